@@ -1,0 +1,103 @@
+"""Find a pretrained model on disk: a local folder, or a Hugging Face hub id (downloaded once, cached).
+
+The cache lives under `HF_HOME` (default `~/.cache/huggingface`); on a cluster put it on scratch space
+(`export HF_HOME=/scratch/.../hf`) and pre-download on a login node: `hf download <model id>`.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from huggingface_hub import constants, snapshot_download
+
+# Files a diffusers/transformers component needs: its config, tokenizer files and weights.
+CONFIG_PATTERNS = ("*.json", "*.txt", "*.model")
+# Half-precision and non-EMA copies of the weights are never needed here; skip their download.
+IGNORE_PATTERNS = ["*.fp16.*", "*non_ema*", "*.ckpt", "*.msgpack", "*.onnx*", "*.h5", "*.ot"]
+
+
+class ModelNotFoundError(Exception):
+    """The model is neither a local folder nor available from the hub (or its cache)."""
+
+
+def _patterns(subfolders: Sequence[str], weights: str) -> list[str]:
+    prefixes = [f"{folder.strip('/')}/" for folder in subfolders] or [""]
+    patterns = [prefix + pattern for prefix in prefixes for pattern in CONFIG_PATTERNS]
+    return ["model_index.json", *patterns, *(prefix + f"*.{weights}" for prefix in prefixes)]
+
+
+def _missing(root: Path, subfolders: Sequence[str]) -> list[str]:
+    """Subfolders that are absent, or hold a model config.json without any weights file."""
+    missing = []
+    for name in subfolders:
+        folder = root / name
+        weights = [*folder.glob("*.safetensors"), *folder.glob("*.bin")]
+        if not folder.is_dir() or ((folder / "config.json").is_file() and not weights):
+            missing.append(name)
+    return missing
+
+
+def _not_found(model: str, reason: str) -> ModelNotFoundError:
+    hf_home = Path(constants.HF_HOME).expanduser().resolve()
+    cache = Path(constants.HF_HUB_CACHE).expanduser().resolve()
+    return ModelNotFoundError(
+        f"Model '{model}' is not a local folder and could not be loaded from the Hugging Face "
+        f"cache {cache} (HF_HOME={hf_home}) or the hub ({reason}); pre-download it on a machine "
+        f"with internet access (e.g. the login node) with `hf download {model}` or "
+        f'`python -c "from huggingface_hub import snapshot_download; '
+        f"snapshot_download('{model}')\"`, using the same HF_HOME."
+    )
+
+
+def _download(model: str, subfolders: Sequence[str], local_only: bool) -> Path:
+    common = dict(local_files_only=local_only, ignore_patterns=IGNORE_PATTERNS)
+    root = Path(
+        snapshot_download(model, allow_patterns=_patterns(subfolders, "safetensors"), **common)
+    )
+    if _missing(root, subfolders) and not local_only:
+        # Older repositories ship only PyTorch .bin weights: fetch those where safetensors are absent.
+        bins = [name for name in _missing(root, subfolders) if (root / name).is_dir()]
+        if bins:
+            root = Path(snapshot_download(model, allow_patterns=_patterns(bins, "bin"), **common))
+    return root
+
+
+def resolve_model(model: str, subfolders: Sequence[str] = ()) -> str:
+    """Local folder of `model` (a folder path or a hub id) that holds the given subfolders.
+
+    A hub id is looked up in the local cache first; it is downloaded only when something is missing
+    and the hub is not switched off (`HF_HUB_OFFLINE=1`). Raises ModelNotFoundError (one sentence).
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        missing = _missing(path, subfolders)
+        if missing:
+            raise ModelNotFoundError(
+                f"Model folder {path.resolve()} lacks {', '.join(missing)} (config and weights); "
+                f"save the model there with save_pretrained or pass a hub id such as "
+                f"google/ddpm-celebahq-256."
+            )
+        return str(path.resolve())
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:  # a path, not "owner/name"
+        raise ModelNotFoundError(
+            f"Model folder '{model}' does not exist; pass an existing folder or a hub id "
+            f"such as google/ddpm-celebahq-256."
+        )
+
+    offline = constants.is_offline_mode()
+    reason = "it is not in the cache and HF_HUB_OFFLINE is set"
+    try:
+        root = _download(model, subfolders, local_only=True)
+        if not _missing(root, subfolders):
+            return str(root)
+        reason = f"the cached copy lacks {', '.join(_missing(root, subfolders))}"
+    except Exception:  # noqa: BLE001 - not cached (completely or at all): try the hub below
+        pass
+    if offline:
+        raise _not_found(model, reason)
+    try:
+        root = _download(model, subfolders, local_only=False)
+    except Exception as err:  # noqa: BLE001 - network, not found, gated, invalid id: one message
+        raise _not_found(model, f"{type(err).__name__}") from err
+    if _missing(root, subfolders):
+        raise _not_found(model, f"the repository has no {', '.join(_missing(root, subfolders))}")
+    return str(root)
