@@ -1,0 +1,1 @@
+"""Stand-in for the instructor-only mutant harness (must not reach the starter)."""

@@ -1,0 +1,1 @@
+"""Stand-in for the instructor-only release tool (must not reach the starter)."""
