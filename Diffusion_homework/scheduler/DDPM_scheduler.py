@@ -1,0 +1,145 @@
+"""DDPM sampling (Ho et al. 2020), Sec. 4 of the handout: x_t -> x_{t-1} with Eqs. (1)-(8)."""
+
+from dataclasses import dataclass
+
+import torch
+from diffusers.configuration_utils import register_to_config
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+
+from scheduler.common import HomeworkScheduler, make_betas, make_timesteps
+
+
+@dataclass
+class DDPMSchedulerOutput(BaseOutput):
+    """prev_sample: x_{t-1}, the next input of the UNet. pred_original_sample: the predicted x_0."""
+
+    prev_sample: torch.Tensor
+    pred_original_sample: torch.Tensor
+
+
+class DDPMScheduler(HomeworkScheduler):
+    """Ancestral DDPM sampler with epsilon prediction and the 'fixed_small' variance.
+
+    Drop-in for diffusers' DDPMScheduler (same config file, set_timesteps and step), so
+    `DDPMScheduler.from_pretrained(model_folder, subfolder="scheduler")` reads a model's config.
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        num_train_timesteps: int = 1000,
+        beta_start: float = 0.0001,
+        beta_end: float = 0.02,
+        beta_schedule: str = "linear",
+        variance_type: str = "fixed_small",
+        clip_sample: bool = True,
+        clip_sample_range: float = 1.0,
+        prediction_type: str = "epsilon",
+        timestep_spacing: str = "leading",
+        steps_offset: int = 0,
+    ):
+        if prediction_type != "epsilon" or variance_type != "fixed_small":
+            raise ValueError(
+                "DDPMScheduler supports only epsilon prediction and fixed_small variance."
+            )
+        self.betas = make_betas(beta_schedule, beta_start, beta_end, num_train_timesteps)
+        self.alphas = 1.0 - self.betas
+        # alpha-bar_t = alpha_1 * ... * alpha_t (Eq. (3)); alphas_cumprod[t] is alpha-bar at timestep t.
+        self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
+        self.one = torch.tensor(1.0)  # alpha-bar "before" the first timestep: nothing removed yet
+        make_timesteps(timestep_spacing, 1, num_train_timesteps, steps_offset)  # check the spacing
+        self.num_inference_steps = None
+        self.timesteps = torch.arange(num_train_timesteps - 1, -1, -1)
+
+    def set_timesteps(self, num_inference_steps: int, device: str | torch.device | None = None):
+        """Choose the timesteps of sampling (1000 = every training step; fewer = strided)."""
+        timesteps = make_timesteps(
+            self.config.timestep_spacing,
+            num_inference_steps,
+            self.config.num_train_timesteps,
+            self.config.steps_offset,
+        )
+        self.num_inference_steps = num_inference_steps
+        self.timesteps = torch.tensor(timesteps, device=device)
+        self._previous = dict(zip(timesteps, timesteps[1:] + [-1]))
+
+    def previous_timestep(self, timestep: int) -> int:
+        """The timestep sampled after `timestep`; -1 after the last one."""
+        if self.num_inference_steps is None:
+            return timestep - 1
+        return self._previous[timestep]
+
+    def step(
+        self,
+        model_output: torch.Tensor,
+        timestep: int | torch.Tensor,
+        sample: torch.Tensor,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        return_dict: bool = True,
+    ) -> DDPMSchedulerOutput | tuple:
+        """One reverse step x_t -> x_{t-1}, Eq. (2).
+
+        model_output: eps_theta(x_t, t), the UNet's noise prediction, [B, C, H, W].
+        sample: x_t, [B, C, H, W]. generator: seeds the noise z of Eq. (2) (one per image or one).
+        Returns prev_sample x_{t-1} and pred_original_sample x_0 (Eq. (1)), both [B, C, H, W].
+        """
+        t = int(timestep)
+        prev_t = self.previous_timestep(t)  # the next, smaller timestep (t - 1 with 1000 steps)
+
+        # TODO #1: the alphas and betas of Eqs. (3)-(8) at the current timestep t and at prev_t.
+        #   self.alphas_cumprod[t] is alpha-bar_t (Eq. (3)); alpha-bar_{t-1} (Eq. (4)) is the value at
+        #   prev_t, which is t - 1 only with 1000 steps. After the last step prev_t < 0: use self.one
+        #   (alpha-bar = 1) there. Set these 0-dim tensors:
+        #   alpha_prod_t = alpha-bar_t, alpha_prod_t_prev = alpha-bar_{t-1},
+        #   beta_prod_t = beta-bar_t (Eq. (5)), beta_prod_t_prev = beta-bar_{t-1} (Eq. (6)),
+        #   current_alpha_t = alpha_t (Eq. (7)), current_beta_t = beta_t (Eq. (8)).
+        # ------------------------------- BEGIN TODO #1 -------------------------------
+        alpha_prod_t = self.alphas_cumprod[t]
+        alpha_prod_t_prev = self.alphas_cumprod[prev_t] if prev_t >= 0 else self.one
+        beta_prod_t = 1 - alpha_prod_t
+        beta_prod_t_prev = 1 - alpha_prod_t_prev
+        current_alpha_t = alpha_prod_t / alpha_prod_t_prev
+        current_beta_t = 1 - current_alpha_t
+        # -------------------------------- END TODO #1 --------------------------------
+
+        # TODO #2: the predicted clean image, Eq. (1): x_0 = (x_t - sqrt(beta-bar_t) * eps) / sqrt(alpha-bar_t).
+        #   x_t = sample, eps = model_output (both [B, C, H, W]); alpha-bar_t, beta-bar_t from TODO #1.
+        #   Set pred_original_sample, shape [B, C, H, W]. (It is clipped to [-1, 1] below.)
+        # ------------------------------- BEGIN TODO #2 -------------------------------
+        pred_original_sample = (sample - beta_prod_t**0.5 * model_output) / alpha_prod_t**0.5
+        # -------------------------------- END TODO #2 --------------------------------
+
+        if self.config.clip_sample:  # the images live in [-1, 1]
+            pred_original_sample = pred_original_sample.clamp(
+                -self.config.clip_sample_range, self.config.clip_sample_range
+            )
+
+        # TODO #3: the mean of x_{t-1}, Eq. (2) without its noise term sigma z (added below):
+        #   x_{t-1} = sqrt(alpha-bar_{t-1}) * beta_t / beta-bar_t * x_0
+        #             + sqrt(alpha_t) * beta-bar_{t-1} / beta-bar_t * x_t
+        #   x_0 = pred_original_sample, x_t = sample, the rest from TODO #1.
+        #   Set pred_prev_sample, shape [B, C, H, W].
+        # ------------------------------- BEGIN TODO #3 -------------------------------
+        pred_prev_sample = (
+            alpha_prod_t_prev**0.5 * current_beta_t / beta_prod_t * pred_original_sample
+            + current_alpha_t**0.5 * beta_prod_t_prev / beta_prod_t * sample
+        )
+        # -------------------------------- END TODO #3 --------------------------------
+
+        if t > 0:  # the noise term sigma z of Eq. (2); none at the last step
+            # 'fixed_small': sigma^2 = beta-bar_{t-1} / beta-bar_t * beta_t (Eq. (7) of Ho et al.)
+            variance = torch.as_tensor(beta_prod_t_prev / beta_prod_t * current_beta_t)
+            noise = randn_tensor(
+                model_output.shape,
+                generator=generator,
+                device=model_output.device,
+                dtype=model_output.dtype,
+            )
+            pred_prev_sample = pred_prev_sample + variance.clamp(min=1e-20) ** 0.5 * noise
+
+        if not return_dict:
+            return (pred_prev_sample, pred_original_sample)
+        return DDPMSchedulerOutput(
+            prev_sample=pred_prev_sample, pred_original_sample=pred_original_sample
+        )
