@@ -1,0 +1,253 @@
+"""Train StyleGAN2 on a few-shot dataset (HW5 Part A).
+
+    python train.py --outdir training-runs --data many_shot_dog \\
+        --use_r1_regularization True --use_diffaug True --checkpoint_path checkpoint/part3-10K.pkl
+
+Each run writes a new folder <outdir>/<NNNNN>-<dataset>-<cfg>-<flags> holding log.txt (first line:
+the two flags), stats.jsonl, reals.png, sample grids fakes<iter>iter_trained.png and checkpoints.
+After SIGTERM/SIGUSR1 (e.g. the cluster's time limit) it saves and exits with status 3; run the same
+command with `--resume auto` to continue where it stopped. Several GPUs: `torchrun --nproc_per_node N
+train.py ...` (the batch is split over the processes).
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from training.checkpoint import CheckpointError, find_latest, load_checkpoint
+from training.config import CONFIGS, get_config
+from training.dataset import DatasetError
+
+
+class TrueFalse(click.ParamType):
+    """True or False, in any letter case (the handout's spelling is True/False)."""
+
+    name = "True|False"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "false"):
+            return str(value).lower() == "true"
+        self.fail(f"{value!r} is not True or False.", param, ctx)
+
+
+def resolve_data(data: str) -> Path:
+    """--data as given, or with '-' and '_' swapped in its name when only that spelling exists
+    (the handout writes both many-shot-dog and many_shot_dog)."""
+    path = Path(data)
+    if not path.exists():
+        for a, b in (("-", "_"), ("_", "-")):
+            other = path.with_name(path.name.replace(a, b))
+            if other != path and other.exists():
+                click.echo(f"note: --data {data} does not exist; using {other} instead.")
+                return other
+    return path
+
+
+def flags_tag(use_r1: bool, use_diffaug: bool) -> str:
+    return f"{'r1' if use_r1 else 'nor1'}-{'diffaug' if use_diffaug else 'noaug'}"
+
+
+def run_dirs(outdir: Path, suffix: str) -> list[Path]:
+    """Run folders of outdir ending in `-<suffix>` (or all if suffix is None), newest id first."""
+    if not outdir.is_dir():
+        return []
+    pattern = re.compile(r"^(\d{5})-" + (re.escape(suffix) if suffix else ".*") + "$")
+    found = [
+        (int(m.group(1)), p)
+        for p in outdir.iterdir()
+        if p.is_dir() and (m := pattern.match(p.name))
+    ]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def new_run_dir(outdir: Path, suffix: str) -> Path:
+    existing = run_dirs(outdir, None)
+    next_id = int(existing[0].name[:5]) + 1 if existing else 0
+    path = outdir / f"{next_id:05d}-{suffix}"
+    path.mkdir(parents=True)
+    return path
+
+
+def find_resume(resume: str, outdir: Path, suffix: str):
+    """(run folder, path, state) to continue, or None for a new run."""
+    if resume == "auto":
+        for run_dir in run_dirs(outdir, suffix):
+            found = find_latest(run_dir)
+            if found:
+                return (run_dir, *found)
+        click.echo(f"note: no checkpoint of a *-{suffix} run under {outdir}; starting a new run.")
+        return None
+    path = Path(resume)
+    return path.parent, path, load_checkpoint(path)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--outdir", required=True, type=click.Path(file_okay=False), help="Where run folders go."
+)
+@click.option("--data", required=True, help="Folder or zip of square png/jpg images.")
+@click.option(
+    "--use_r1_regularization", required=True, type=TrueFalse(), help="R1 penalty, Eq. (3)."
+)
+@click.option("--use_diffaug", required=True, type=TrueFalse(), help="DiffAugment in run_D.")
+@click.option("--checkpoint_path", default=None, help="Start from these weights (a new run).")
+@click.option("--cfg", type=click.Choice(sorted(CONFIGS)), default="low_shot", show_default=True)
+@click.option(
+    "--iters",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Iterations of the run, counted from its start (a resumed run goes on to this).",
+)
+@click.option(
+    "--snap",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Iterations between sample grids and checkpoints [default: the config's].",
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=None, help="Total batch [default: the config's]."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--mirror", type=TrueFalse(), default="False", show_default=True, help="Random x-flips."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Threads decoding the images at start.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["mixed", "fp32"]),
+    default="mixed",
+    show_default=True,
+    help="mixed: fp16 high-resolution layers and TF32 on GPU; fp32: neither.",
+)
+@click.option(
+    "--resume",
+    default=None,
+    help="'auto' (newest checkpoint of this setting under --outdir) or a file.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the inputs, print options and parameter counts, train nothing.",
+)
+def main(
+    outdir,
+    data,
+    use_r1_regularization,
+    use_diffaug,
+    checkpoint_path,
+    cfg,
+    iters,
+    snap,
+    batch,
+    seed,
+    mirror,
+    workers,
+    precision,
+    resume,
+    dry_run,
+):
+    # heavy imports after argument parsing, so that --help and bad flags answer at once
+    from training.distributed import Dist
+    from training.training_loop import Logger, Trainer, run_training
+
+    outdir = Path(outdir)
+    data_path = resolve_data(data)
+    config = get_config(cfg)
+    dataset_name = data_path.stem if data_path.suffix.lower() == ".zip" else data_path.name
+    suffix = f"{dataset_name}-{cfg}-{flags_tag(use_r1_regularization, use_diffaug)}"
+    options = {
+        "data": str(data_path),
+        "cfg": cfg,
+        "config": config.to_dict(),
+        "use_r1_regularization": use_r1_regularization,
+        "use_diffaug": use_diffaug,
+        "checkpoint_path": checkpoint_path,
+        "iters": iters,
+        "snap": snap or config.snap_iters,
+        "batch": batch or config.batch,
+        "seed": seed,
+        "mirror": mirror,
+        "workers": workers,
+        "precision": precision,
+    }
+    try:
+        resumed = find_resume(resume, outdir, suffix) if resume else None
+        if resumed:
+            saved = resumed[2]["options"]
+            for key, value in (
+                ("use_r1_regularization", use_r1_regularization),
+                ("use_diffaug", use_diffaug),
+                ("cfg", cfg),
+            ):
+                if saved[key] != value:
+                    raise CheckpointError(
+                        f"checkpoint {resumed[1]} was trained with {key}={saved[key]}, not {value}; "
+                        "resume with the flags it was trained with."
+                    )
+            # the run's identity comes from the checkpoint, so that it continues exactly
+            for key in ("batch", "seed", "mirror", "checkpoint_path"):
+                options[key] = saved[key]
+        dist = Dist()
+        if options["batch"] % dist.world:
+            raise click.BadParameter(
+                f"{options['batch']} is not divisible by the {dist.world} processes.",
+                param_hint="--batch",
+            )
+        log = Logger(enabled=dist.is_main)
+        trainer = Trainer(options, config, dist, run_dir=None, log=log)
+        if resumed:
+            trainer.load_state_dict(resumed[2], resumed[1])
+        elif checkpoint_path:
+            init = load_checkpoint(checkpoint_path)
+            trainer.init_from(init, checkpoint_path)
+    except (DatasetError, CheckpointError) as error:
+        raise click.ClickException(str(error)) from None
+
+    if dry_run:
+        click.echo(f"use_r1_regularization={use_r1_regularization} use_diffaug={use_diffaug}")
+        click.echo("options: " + json.dumps(options))
+        click.echo(trainer.parameter_line())
+        click.echo(
+            f"data: {len(trainer.dataset)} images from {data_path}; dry run, nothing written."
+        )
+        return
+
+    if dist.is_main:
+        run_dir = resumed[0] if resumed else new_run_dir(outdir, suffix)
+        if not resumed:
+            (run_dir / "log.txt").write_text(
+                f"use_r1_regularization={use_r1_regularization} use_diffaug={use_diffaug}\n"
+            )
+        trainer.run_dir = run_dir
+        log.set_run_dir(run_dir)
+        if resumed:
+            log(
+                f"resumed from {resumed[1]} at iteration {trainer.iteration}; continuing to {iters}"
+            )
+        log("options: " + json.dumps(options))
+        log(trainer.parameter_line())
+        log(
+            f"data: {len(trainer.dataset)} images from {data_path}; {dist.world} process(es) on {dist.device}"
+        )
+        if checkpoint_path and not resumed:
+            log(f"initialized G, D and G_ema from {checkpoint_path}")
+        log(f"run folder: {run_dir}")
+    status = run_training(trainer, iters, options["snap"], fresh=not resumed)
+    dist.close()
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,386 @@
+"""The training loop: lazy-regularized StyleGAN2 training with G EMA, ticks, snapshots, resume.
+
+One iteration runs the four phases of training/loss.py on one batch of real images, each followed by
+its optimizer step: Gmain, Greg (every g_reg_interval-th iteration), Dmain, Dreg (every
+d_reg_interval-th). A regularization phase's loss is multiplied by its interval inside the loss
+(`gain`), and Adam's lr and betas are corrected for the extra steps (lazy regularization, StyleGAN2
+paper, Appendix B): ratio = interval / (interval + 1), lr * ratio, beta ** ratio.
+
+Nothing in an iteration waits for the GPU: loss values stay on the device and are read once per tick.
+"""
+
+import copy
+import json
+import random
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from training.checkpoint import atomic_write, check_architecture, save_checkpoint
+from training.config import TrainConfig
+from training.dataset import EndlessSampler, ImageDataset
+from training.distributed import Dist
+from training.loss import StyleGAN2Loss
+from training.networks import Discriminator, Generator
+
+EXIT_STOPPED = 3  # exit status after SIGTERM/SIGUSR1: checkpoint written, resume with --resume auto
+DIFFAUG_POLICY = "color,translation,cutout"
+
+
+def grid_name(iteration: int) -> str:
+    return f"fakes{iteration:06d}iter_trained.png"
+
+
+class Logger:
+    """Lines to the console and, on rank 0 once the run folder exists, appended to log.txt.
+    Lines logged before that (while checking the inputs) are kept and written when it is set."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.path = None
+        self._early = []
+
+    def set_run_dir(self, run_dir: Path) -> None:
+        if self.enabled:
+            self.path = run_dir / "log.txt"
+            with open(self.path, "a") as f:
+                f.writelines(line + "\n" for line in self._early)
+            self._early = []
+
+    def __call__(self, line: str) -> None:
+        if not self.enabled:
+            return
+        tqdm.write(line)
+        if self.path:
+            with open(self.path, "a") as f:
+                f.write(line + "\n")
+        else:
+            self._early.append(line)
+
+    def stats(self, record: dict) -> None:
+        if self.path:
+            with open(self.path.with_name("stats.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def save_image_grid(images: torch.Tensor, cols: int, path: Path) -> None:
+    """uint8 [N, 3, H, W] -> one PNG of `cols` columns, written atomically."""
+    n, c, h, w = images.shape
+    rows = (n + cols - 1) // cols
+    canvas = torch.zeros(rows * cols, c, h, w, dtype=torch.uint8)
+    canvas[:n] = images.cpu()
+    canvas = canvas.view(rows, cols, c, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, cols * w, c)
+    image = Image.fromarray(canvas.numpy())
+    atomic_write(path, lambda f: image.save(f, format="PNG"))
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+def _rng_state(device: torch.device) -> dict:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state["cuda"] is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+class Trainer:
+    """Networks, optimizers, loss, data and sampler of one run, and the loop that trains them."""
+
+    def __init__(self, options: dict, cfg: TrainConfig, dist: Dist, run_dir: Path | None, log):
+        self.options, self.cfg, self.dist, self.run_dir, self.log = options, cfg, dist, run_dir, log
+        device = self.device = dist.device
+        self.batch = options["batch"]
+        self.batch_per_rank = options["batch"] // dist.world
+        mixed = options["precision"] == "mixed" and device.type == "cuda"
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = mixed
+            torch.backends.cudnn.allow_tf32 = mixed
+
+        self.dataset = ImageDataset(options["data"], cfg.resolution, options["workers"], log=log)
+        self.sampler = EndlessSampler(
+            len(self.dataset), self.batch, options["seed"], options["mirror"], device
+        )
+        self.dataset.to(device)
+
+        _seed_everything(options["seed"])  # same initial weights on every rank
+        g_kwargs, d_kwargs = cfg.network_kwargs()
+        if not mixed:
+            g_kwargs["num_fp16_res"] = d_kwargs["num_fp16_res"] = 0
+        self.G = Generator(**g_kwargs).to(device).train().requires_grad_(False)
+        self.D = Discriminator(**d_kwargs).to(device).train().requires_grad_(False)
+        self.G_ema = copy.deepcopy(self.G).eval()
+        self.loss = StyleGAN2Loss(
+            device,
+            self.G,
+            self.D,
+            r1_gamma=cfg.r1_gamma if options["use_r1_regularization"] else 0.0,
+            style_mixing_prob=cfg.style_mixing,
+            pl_weight=cfg.pl_weight,
+            diffaug_policy=DIFFAUG_POLICY if options["use_diffaug"] else "",
+        )
+        self.opt_G = self._lazy_adam(self.G, cfg.g_reg_interval)
+        self.opt_D = self._lazy_adam(self.D, cfg.d_reg_interval)
+        # (phase, trained network, its optimizer, interval): see the module docstring
+        self.phases = [
+            ("Gmain", self.G, self.opt_G, 1),
+            ("Greg", self.G, self.opt_G, cfg.g_reg_interval),
+            ("Dmain", self.D, self.opt_D, 1),
+            ("Dreg", self.D, self.opt_D, cfg.d_reg_interval),
+        ]
+        self.ema_beta = 0.5 ** (self.batch / (cfg.ema_kimg * 1000))
+        self.iteration = 0
+        grid_gen = torch.Generator().manual_seed(options["seed"])
+        self.grid_z = torch.randn([cfg.grid_cols * cfg.grid_rows, cfg.z_dim], generator=grid_gen)
+        _seed_everything(options["seed"] + 1_000_003 * (dist.rank + 1))  # distinct streams per rank
+
+    def _lazy_adam(self, module, interval: int) -> torch.optim.Adam:
+        ratio = interval / (interval + 1)
+        cfg = self.cfg
+        return torch.optim.Adam(
+            module.parameters(),
+            lr=cfg.lr * ratio,
+            betas=(cfg.beta1**ratio, cfg.beta2**ratio),
+            eps=cfg.eps,
+        )
+
+    def parameter_line(self) -> str:
+        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        return f"parameters: G={count(self.G)} D={count(self.D)}"
+
+    # ---------------------------------------------------------------- checkpoints
+    def init_from(self, state: dict, path) -> None:
+        """Weights of G, D and G_ema from a checkpoint (--checkpoint_path); the rest starts fresh."""
+        check_architecture(state, self.cfg.architecture(), self.cfg.name, path)
+        for name in ("G", "D", "G_ema"):
+            getattr(self, name).load_state_dict(state[name])
+        self._broadcast()
+
+    def state_dict(self) -> dict:
+        rng = self.dist.gather_objects(_rng_state(self.device))
+        return {
+            "iteration": self.iteration,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "loss": self.loss.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": rng,
+            "options": self.options,
+        }
+
+    def load_state_dict(self, state: dict, path) -> None:
+        """Everything, for an exact continuation (--resume)."""
+        check_architecture(state, self.cfg.architecture(), self.cfg.name, path)
+        for name in ("G", "D", "G_ema", "opt_G", "opt_D", "loss", "sampler"):
+            getattr(self, name).load_state_dict(state[name])
+        self.iteration = int(state["iteration"])
+        rng = state["rng"]
+        if self.dist.rank < len(rng):
+            _set_rng_state(rng[self.dist.rank], self.device)
+        else:  # more processes than when saved: a fresh stream for the new ranks
+            _seed_everything(
+                self.options["seed"] + 1_000_003 * (self.dist.rank + 1) + self.iteration
+            )
+        self._broadcast()
+
+    def _broadcast(self) -> None:
+        for module in (self.G, self.D, self.G_ema):
+            self.dist.broadcast_module(module)
+
+    # ---------------------------------------------------------------- outputs
+    @torch.no_grad()
+    def save_fakes(self) -> Path:
+        """G_ema's images of the fixed latent grid; never touches the training RNG streams."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            images = [
+                to_uint8(self.G_ema(z.to(self.device), noise_mode="const"))
+                for z in self.grid_z.split(self.batch_per_rank)
+            ]
+        path = self.run_dir / grid_name(self.iteration)
+        save_image_grid(torch.cat(images), self.cfg.grid_cols, path)
+        return path
+
+    def save_reals(self) -> None:
+        count = self.cfg.grid_cols * self.cfg.grid_rows
+        order = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(0))
+        save_image_grid(
+            self.dataset.images[order[:count].to(self.device)],
+            self.cfg.grid_cols,
+            self.run_dir / "reals.png",
+        )
+
+    def snapshot(self) -> Path:
+        """Sample grid, then checkpoint (collective: every rank calls it; rank 0 writes)."""
+        state = self.state_dict()
+        if not self.dist.is_main:
+            return None
+        self.save_fakes()
+        return save_checkpoint(self.run_dir, state)
+
+    # ---------------------------------------------------------------- training
+    def train_one_iteration(self, sums: dict) -> None:
+        b, rank = self.batch_per_rank, self.dist.rank
+        indices = self.sampler.next_batch()[rank * b : (rank + 1) * b]
+        real_img = self.dataset.batch(indices, self.sampler.num_images)
+        for phase, module, opt, interval in self.phases:
+            if self.iteration % interval:
+                continue
+            gen_z = torch.randn([b, self.G.z_dim], device=self.device)
+            opt.zero_grad(set_to_none=True)
+            module.requires_grad_(True)
+            stats = self.loss.accumulate_gradients(phase, real_img, gen_z, gain=interval)
+            module.requires_grad_(False)
+            if not stats:  # phase switched off (r1_gamma or pl_weight is 0)
+                continue
+            self.dist.average_gradients(module.parameters())
+            opt.step()
+            for key, value in stats.items():
+                total, count = sums.get(key, (0.0, 0))
+                sums[key] = (total + value.detach().float(), count + 1)
+        self._update_ema()
+        self.iteration += 1
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """G_ema = beta * G_ema + (1 - beta) * G, beta for a half-life of ema_kimg thousand images."""
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.lerp_(p, 1 - self.ema_beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    def _tick_record(self, sums: dict, iters: int, seconds: float) -> dict:
+        """Per-tick statistics; the only place the loop reads values back from the GPU."""
+        keys = sorted(sums)
+        losses = {}
+        if keys:
+            means = torch.stack([sums[k][0] / sums[k][1] for k in keys])
+            if self.dist.world > 1:
+                torch.distributed.all_reduce(means)
+                means /= self.dist.world
+            losses = dict(zip(keys, means.cpu().tolist()))
+        mem = None
+        if self.device.type == "cuda":
+            mem = torch.cuda.max_memory_allocated(self.device) / 2**30
+            torch.cuda.reset_peak_memory_stats(self.device)
+        s_iter = seconds / max(iters, 1)
+        return {
+            "iteration": self.iteration,
+            "kimg": self.iteration * self.batch / 1000,
+            "s_per_iter": s_iter,
+            "s_per_kimg": s_iter * 1000 / self.batch,
+            "peak_gpu_mem_gb": mem,
+            "time": time.time(),
+            "losses": losses,
+        }
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def format_tick(r: dict, total: int) -> str:
+    mem = "n/a" if r["peak_gpu_mem_gb"] is None else f"{r['peak_gpu_mem_gb']:.2f} GB"
+    losses = "  ".join(f"{k.removeprefix('Loss/')} {v:.4f}" for k, v in r["losses"].items())
+    return (
+        f"iter {r['iteration']}/{total}  kimg {r['kimg']:.3f}  s/iter {r['s_per_iter']:.3f}  "
+        f"s/kimg {r['s_per_kimg']:.1f}  peak_gpu_mem {mem}  {losses}"
+    )
+
+
+class StopFlag:
+    """Set by SIGTERM / SIGUSR1 (cluster time limit, scancel); the loop stops after the iteration."""
+
+    SIGNALS = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s]
+
+    def __init__(self):
+        self.reason = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.reason = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def run_training(trainer: Trainer, total_iters: int, snap: int, fresh: bool) -> int:
+    """Train until `total_iters` iterations (counted from the run's start) or a stop signal.
+    Returns the exit status: 0 when done, EXIT_STOPPED after a signal."""
+    t, log, dist, cfg = trainer, trainer.log, trainer.dist, trainer.cfg
+    if fresh and dist.is_main:
+        t.save_reals()
+        t.save_fakes()
+    with StopFlag() as stop:
+        progress = tqdm(
+            total=total_iters,
+            initial=t.iteration,
+            unit="iter",
+            disable=not dist.is_main,
+            dynamic_ncols=True,
+            mininterval=1.0,
+        )
+        sums, tick_iters, tick_start = {}, 0, time.perf_counter()
+        while t.iteration < total_iters:
+            t.train_one_iteration(sums)
+            tick_iters += 1
+            progress.update(1)
+            stopping = dist.any_rank(stop.reason is not None)
+            done = t.iteration == total_iters
+            if t.iteration % cfg.tick_iters == 0 or done or stopping:
+                t._sync()
+                record = t._tick_record(sums, tick_iters, time.perf_counter() - tick_start)
+                log(format_tick(record, total_iters))
+                if dist.is_main:
+                    log.stats(record)
+                sums, tick_iters = {}, 0
+            if t.iteration % snap == 0 or done or stopping:
+                path = t.snapshot()
+                log(f"saved {grid_name(t.iteration)} and {path.name if path else ''}")
+            if t.iteration % cfg.tick_iters == 0 or done or stopping:
+                tick_start = time.perf_counter()
+            if stopping:
+                progress.close()
+                log(
+                    f"stopped at iteration {t.iteration}: received {stop.reason or 'a stop signal'}; "
+                    "continue with the same command plus --resume auto."
+                )
+                return EXIT_STOPPED
+        progress.close()
+    log(f"done: {t.iteration} iterations; latest samples {grid_name(t.iteration)}")
+    return 0
