@@ -154,8 +154,17 @@ class SynthesisBlock(nn.Module):
     next block's first conv). The image skip path is up-sampled with the FIR filter and summed.
     """
 
-    def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, use_fp16=False,
-                 conv_clamp=None, channels_last=True):  # fmt: skip
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        w_dim,
+        resolution,
+        img_channels,
+        use_fp16=False,
+        conv_clamp=None,
+        channels_last=True,
+    ):
         super().__init__()
         self.resolution, self.use_fp16, self.channels_last = resolution, use_fp16, channels_last
         if in_channels == 0:
@@ -194,8 +203,17 @@ class SynthesisBlock(nn.Module):
 class SynthesisNetwork(nn.Module):
     """ws [B, num_ws, w_dim] -> image [B, img_channels, R, R] in float32, "skip" architecture."""
 
-    def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512,
-                 num_fp16_res=4, conv_clamp=None, channels_last=True):  # fmt: skip
+    def __init__(
+        self,
+        w_dim,
+        img_resolution,
+        img_channels,
+        channel_base=32768,
+        channel_max=512,
+        num_fp16_res=4,
+        conv_clamp=None,
+        channels_last=True,
+    ):
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         resolutions = block_resolutions(img_resolution)
@@ -205,9 +223,15 @@ class SynthesisNetwork(nn.Module):
         for res in resolutions:
             out_channels = min(channel_base // res, channel_max)
             self.blocks[f"b{res}"] = SynthesisBlock(
-                in_channels, out_channels, w_dim, res, img_channels, use_fp16=res in fp16_res,
-                conv_clamp=conv_clamp, channels_last=channels_last,
-            )  # fmt: skip
+                in_channels,
+                out_channels,
+                w_dim,
+                res,
+                img_channels,
+                use_fp16=res in fp16_res,
+                conv_clamp=conv_clamp,
+                channels_last=channels_last,
+            )
             in_channels = out_channels
         self.num_ws = sum(block.num_conv for block in self.blocks.values()) + 1
 
@@ -231,21 +255,44 @@ class SynthesisNetwork(nn.Module):
 class Generator(nn.Module):
     """StyleGAN2 generator: G(z) = synthesis(mapping(z))."""
 
-    def __init__(self, z_dim=512, w_dim=512, img_resolution=256, img_channels=3, mapping_layers=2,
-                 channel_base=32768, channel_max=512, num_fp16_res=4, conv_clamp=256,
-                 channels_last=True):  # fmt: skip
+    def __init__(
+        self,
+        z_dim=512,
+        w_dim=512,
+        img_resolution=256,
+        img_channels=3,
+        mapping_layers=2,
+        channel_base=32768,
+        channel_max=512,
+        num_fp16_res=4,
+        conv_clamp=256,
+        channels_last=True,
+    ):
         super().__init__()
         self.z_dim, self.w_dim = z_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.synthesis = SynthesisNetwork(
-            w_dim, img_resolution, img_channels, channel_base, channel_max, num_fp16_res, conv_clamp,
+            w_dim,
+            img_resolution,
+            img_channels,
+            channel_base,
+            channel_max,
+            num_fp16_res,
+            conv_clamp,
             channels_last,
-        )  # fmt: skip
+        )
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, w_dim, self.num_ws, num_layers=mapping_layers)
 
-    def forward(self, z, truncation_psi=1.0, truncation_cutoff=None, noise_mode="random",
-                update_emas=False, force_fp32=False):  # fmt: skip
+    def forward(
+        self,
+        z,
+        truncation_psi=1.0,
+        truncation_cutoff=None,
+        noise_mode="random",
+        update_emas=False,
+        force_fp32=False,
+    ):
         ws = self.mapping(z, truncation_psi, truncation_cutoff, update_emas)
         return self.synthesis(ws, noise_mode, force_fp32)
 
@@ -261,8 +308,17 @@ class DiscriminatorBlock(nn.Module):
     bias or activation; conv1 down-samples with the FIR filter. The top block starts with fromRGB.
     """
 
-    def __init__(self, in_channels, tmp_channels, out_channels, resolution, img_channels,
-                 use_fp16=False, conv_clamp=None, channels_last=True):  # fmt: skip
+    def __init__(
+        self,
+        in_channels,
+        tmp_channels,
+        out_channels,
+        resolution,
+        img_channels,
+        use_fp16=False,
+        conv_clamp=None,
+        channels_last=True,
+    ):
         super().__init__()
         self.resolution, self.use_fp16, self.channels_last = resolution, use_fp16, channels_last
         self.fromrgb = None
@@ -328,8 +384,17 @@ class DiscriminatorEpilogue(nn.Module):
 class Discriminator(nn.Module):
     """StyleGAN2 residual discriminator: image [B, C, R, R] -> logits [B, 1] (float32)."""
 
-    def __init__(self, img_resolution=256, img_channels=3, channel_base=32768, channel_max=512,
-                 mbstd_group_size=4, num_fp16_res=4, conv_clamp=256, channels_last=True):  # fmt: skip
+    def __init__(
+        self,
+        img_resolution=256,
+        img_channels=3,
+        channel_base=32768,
+        channel_max=512,
+        mbstd_group_size=4,
+        num_fp16_res=4,
+        conv_clamp=256,
+        channels_last=True,
+    ):
         super().__init__()
         self.img_resolution, self.img_channels = img_resolution, img_channels
         resolutions = block_resolutions(img_resolution)[::-1][:-1]  # R, R/2, ..., 8
@@ -341,10 +406,15 @@ class Discriminator(nn.Module):
         self.blocks = nn.ModuleDict()
         for res in resolutions:
             self.blocks[f"b{res}"] = DiscriminatorBlock(
-                0 if res == img_resolution else channels(res), channels(res), channels(res // 2), res,
-                img_channels, use_fp16=res in fp16_res, conv_clamp=conv_clamp,
+                0 if res == img_resolution else channels(res),
+                channels(res),
+                channels(res // 2),
+                res,
+                img_channels,
+                use_fp16=res in fp16_res,
+                conv_clamp=conv_clamp,
                 channels_last=channels_last,
-            )  # fmt: skip
+            )
         self.epilogue = DiscriminatorEpilogue(
             channels(4), 4, mbstd_group_size, conv_clamp=conv_clamp
         )

@@ -103,8 +103,16 @@ class EqualConv2d(nn.Module):
     and subsampled first, which is the same result with fewer multiplications.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, bias=True, activation=True,
-                 down=False, conv_clamp=None):  # fmt: skip
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        bias=True,
+        activation=True,
+        down=False,
+        conv_clamp=None,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
