@@ -1,7 +1,11 @@
 """Find a pretrained model on disk: a local folder, or a Hugging Face hub id (downloaded once, cached).
 
-The cache lives under `HF_HOME` (default `~/.cache/huggingface`); on a cluster put it on scratch space
-(`export HF_HOME=/scratch/.../hf`) and pre-download on a login node: `hf download <model id>`.
+Two layouts are understood: a pipeline folder with one subfolder per component (`unet/`,
+`scheduler/`, `vae/`, ...), and a single-model repository that keeps one model's files at its root
+(`config.json`, `scheduler_config.json` and weights, as `google/ddpm-celebahq-256` does).
+
+The cache lives under `HF_HOME` (default `~/.cache/huggingface`); on a cluster put it on scratch
+space (`export HF_HOME=/scratch/.../hf`) and pre-download on a login node: `hf download <model id>`.
 """
 
 from collections.abc import Sequence
@@ -13,27 +17,56 @@ from huggingface_hub import constants, snapshot_download
 CONFIG_PATTERNS = ("*.json", "*.txt", "*.model")
 # Half-precision and non-EMA copies of the weights are never needed here; skip their download.
 IGNORE_PATTERNS = ["*.fp16.*", "*non_ema*", "*.ckpt", "*.msgpack", "*.onnx*", "*.h5", "*.ot"]
+# Root-level files of a single-model repository (exact names, so they match nothing in subfolders).
+ROOT_FILES = ("model_index.json", "config.json", "scheduler_config.json")
 
 
 class ModelNotFoundError(Exception):
     """The model is neither a local folder nor available from the hub (or its cache)."""
 
 
-def _patterns(subfolders: Sequence[str], weights: str) -> list[str]:
-    prefixes = [f"{folder.strip('/')}/" for folder in subfolders] or [""]
-    patterns = [prefix + pattern for prefix in prefixes for pattern in CONFIG_PATTERNS]
-    return ["model_index.json", *patterns, *(prefix + f"*.{weights}" for prefix in prefixes)]
+def component_subfolder(folder: str | Path, name: str) -> str | None:
+    """`name` if the component has its own subfolder, None if it lives at the root (from_pretrained)."""
+    return name if (Path(folder) / name).is_dir() else None
+
+
+def _has_weights(folder: Path) -> bool:
+    return any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
 
 
 def _missing(root: Path, subfolders: Sequence[str]) -> list[str]:
-    """Subfolders that are absent, or hold a model config.json without any weights file."""
+    """Components that are absent, or whose config.json comes without any weights file."""
     missing = []
     for name in subfolders:
         folder = root / name
-        weights = [*folder.glob("*.safetensors"), *folder.glob("*.bin")]
-        if not folder.is_dir() or ((folder / "config.json").is_file() and not weights):
+        if folder.is_dir():
+            ok = not (folder / "config.json").is_file() or _has_weights(folder)
+        elif name == "scheduler":
+            ok = (root / "scheduler_config.json").is_file()
+        else:
+            ok = (root / "config.json").is_file() and _has_weights(root)
+        if not ok:
             missing.append(name)
     return missing
+
+
+def _patterns(subfolders: Sequence[str], weights: str) -> list[str]:
+    prefixes = [f"{folder.strip('/')}/" for folder in subfolders] or [""]
+    per_folder = [prefix + pattern for prefix in prefixes for pattern in CONFIG_PATTERNS]
+    per_folder += [f"{prefix}*.{weights}" for prefix in prefixes]
+    return [*ROOT_FILES, f"diffusion_pytorch_model.{weights}", *per_folder]
+
+
+def _download(model: str, subfolders: Sequence[str], local_only: bool) -> Path:
+    common = dict(local_files_only=local_only, ignore_patterns=IGNORE_PATTERNS)
+    root = Path(
+        snapshot_download(model, allow_patterns=_patterns(subfolders, "safetensors"), **common)
+    )
+    if _missing(root, subfolders) and not local_only:
+        # Older repositories ship only PyTorch .bin weights: fetch those where safetensors are absent.
+        bins = _patterns(_missing(root, subfolders), "bin")
+        root = Path(snapshot_download(model, allow_patterns=bins, **common))
+    return root
 
 
 def _not_found(model: str, reason: str) -> ModelNotFoundError:
@@ -48,21 +81,8 @@ def _not_found(model: str, reason: str) -> ModelNotFoundError:
     )
 
 
-def _download(model: str, subfolders: Sequence[str], local_only: bool) -> Path:
-    common = dict(local_files_only=local_only, ignore_patterns=IGNORE_PATTERNS)
-    root = Path(
-        snapshot_download(model, allow_patterns=_patterns(subfolders, "safetensors"), **common)
-    )
-    if _missing(root, subfolders) and not local_only:
-        # Older repositories ship only PyTorch .bin weights: fetch those where safetensors are absent.
-        bins = [name for name in _missing(root, subfolders) if (root / name).is_dir()]
-        if bins:
-            root = Path(snapshot_download(model, allow_patterns=_patterns(bins, "bin"), **common))
-    return root
-
-
 def resolve_model(model: str, subfolders: Sequence[str] = ()) -> str:
-    """Local folder of `model` (a folder path or a hub id) that holds the given subfolders.
+    """Local folder of `model` (a folder path or a hub id) that holds the given components.
 
     A hub id is looked up in the local cache first; it is downloaded only when something is missing
     and the hub is not switched off (`HF_HUB_OFFLINE=1`). Raises ModelNotFoundError (one sentence).
@@ -72,18 +92,15 @@ def resolve_model(model: str, subfolders: Sequence[str] = ()) -> str:
         missing = _missing(path, subfolders)
         if missing:
             raise ModelNotFoundError(
-                f"Model folder {path.resolve()} lacks {', '.join(missing)} (config and weights); "
-                f"save the model there with save_pretrained or pass a hub id such as "
-                f"google/ddpm-celebahq-256."
+                f"Model folder {path.resolve()} lacks {', '.join(missing)} (a subfolder with config "
+                f"and weights); save the model there with save_pretrained or pass a hub id."
             )
         return str(path.resolve())
     if model.startswith((".", "/", "~")) or model.count("/") > 1:  # a path, not "owner/name"
         raise ModelNotFoundError(
-            f"Model folder '{model}' does not exist; pass an existing folder or a hub id "
-            f"such as google/ddpm-celebahq-256."
+            f"Model folder '{model}' does not exist; pass an existing folder or a hub id."
         )
 
-    offline = constants.is_offline_mode()
     reason = "it is not in the cache and HF_HUB_OFFLINE is set"
     try:
         root = _download(model, subfolders, local_only=True)
@@ -92,12 +109,12 @@ def resolve_model(model: str, subfolders: Sequence[str] = ()) -> str:
         reason = f"the cached copy lacks {', '.join(_missing(root, subfolders))}"
     except Exception:  # noqa: BLE001 - not cached (completely or at all): try the hub below
         pass
-    if offline:
+    if constants.is_offline_mode():
         raise _not_found(model, reason)
     try:
         root = _download(model, subfolders, local_only=False)
     except Exception as err:  # noqa: BLE001 - network, not found, gated, invalid id: one message
-        raise _not_found(model, f"{type(err).__name__}") from err
+        raise _not_found(model, type(err).__name__) from err
     if _missing(root, subfolders):
         raise _not_found(model, f"the repository has no {', '.join(_missing(root, subfolders))}")
     return str(root)
