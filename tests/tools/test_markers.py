@@ -1,0 +1,122 @@
+"""TODO marker parsing, damage detection, starter bodies and splicing (tools/markers.py)."""
+
+import pytest
+
+from tools import markers
+
+
+def begin(n, indent=""):
+    return f"{indent}# ------------- BEGIN TODO #{n} -------------\n"
+
+
+def end(n, indent=""):
+    return f"{indent}# -------------- END TODO #{n} --------------\n"
+
+
+def source(body1="    y = 2 * x\n", body2="        c = v + 1\n"):
+    return (
+        "def f(x):\n"
+        "    # TODO #1: the comment above BEGIN stays.\n"
+        + begin(1, "    ")
+        + body1
+        + end(1, "    ")
+        + "    return y\n"
+        "\n"
+        "\n"
+        "def g(values):\n"
+        "    out = []\n"
+        "    for v in values:\n"
+        + begin(2, "        ")
+        + body2
+        + end(2, "        ")
+        + "        out.append(c)\n"
+        "    return out\n"
+    )
+
+
+def run(text, name, *args):
+    scope = {}
+    exec(compile(text, "<test>", "exec"), scope)
+    return scope[name](*args)
+
+
+def test_finds_blocks_with_numbers_lines_indentation_and_body():
+    blocks = markers.find_blocks(source())
+    assert [b.number for b in blocks] == [1, 2]
+    assert blocks[0].lines == (3, 5)
+    assert blocks[0].indent == "    " and blocks[1].indent == "        "
+    assert blocks[0].body == "    y = 2 * x\n"
+
+
+def test_marker_needs_the_words_and_a_comment():
+    text = 'x = "BEGIN TODO #1"\n# BEGIN TODO #12a\n# see TODO #1 below\n'
+    assert markers.find_blocks(text) == []
+    assert not markers.has_markers(text)
+
+
+def test_windows_newlines_parse_the_same():
+    assert markers.find_blocks(source().replace("\n", "\r\n")) == markers.find_blocks(source())
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (begin(1) + "x = 1\n", "has no END"),
+        ("x = 1\n" + end(1), "without a BEGIN"),
+        (begin(1) + begin(2) + end(2) + end(1), "cannot nest"),
+        (begin(1) + end(1) + begin(1) + end(1), "appears twice"),
+        (begin(1) + end(2), "closes BEGIN TODO #1"),
+    ],
+    ids=["unclosed", "unopened", "nested", "repeated", "mismatched"],
+)
+def test_damaged_markers_raise_a_clear_error(text, words):
+    with pytest.raises(markers.MarkerError, match=words) as info:
+        markers.find_blocks(text, "hw/x.py")
+    assert "hw/x.py, line" in str(info.value)
+
+
+def test_starterize_raises_at_the_begin_lines_indentation_and_keeps_markers():
+    starter = markers.starterize(source(), "hw/calc.py")
+    assert '    raise NotImplementedError("TODO #1 in hw/calc.py")\n' in starter
+    assert '        raise NotImplementedError("TODO #2 in hw/calc.py")\n' in starter
+    assert "y = 2 * x" not in starter and "c = v + 1" not in starter
+    assert begin(1, "    ") in starter and end(2, "        ") in starter
+    assert "# TODO #1: the comment above BEGIN stays." in starter
+    with pytest.raises(NotImplementedError, match="TODO #1 in hw/calc.py"):
+        run(starter, "f", 3)
+
+
+def test_splice_puts_student_blocks_into_the_pristine_file():
+    student = source(body1="    y = x + x  # mine\n", body2="        c = v - 1\n")
+    student = "import os  # code outside the blocks is not taken\n" + student
+    spliced = markers.splice(
+        markers.starterize(source(), "a.py"), markers.blocks_by_number(student)
+    )
+    assert "import os" not in spliced
+    assert run(spliced, "f", 4) == 8 and run(spliced, "g", [1, 2]) == [0, 1]
+
+
+def test_splice_moves_a_block_to_the_pristine_indentation():
+    student = begin(1, "  ") + "  y = x * 3\n" + "  if y:\n" + "      y += 1\n" + end(1, "  ")
+    spliced = markers.splice(source(), markers.blocks_by_number(student))
+    assert run(spliced, "f", 2) == 7
+
+
+def test_splice_of_an_empty_or_comment_only_block_stays_valid_python():
+    student = source(body1="    # I did not finish this\n", body2="")
+    spliced = markers.splice(source(), markers.blocks_by_number(student))
+    compile(spliced, "<test>", "exec")
+    with pytest.raises(NameError):
+        run(spliced, "f", 1)
+
+
+def test_splice_body_reindents_a_mutant_written_at_indentation_zero():
+    text = markers.splice_body(source(), 2, "if v > 1:\n    c = 10\nelse:\n    c = v\n")
+    assert run(text, "g", [0, 1, 2]) == [0, 1, 10]
+    with pytest.raises(markers.MarkerError, match="no TODO block numbered 3"):
+        markers.splice_body(source(), 3, "x = 1\n")
+
+
+def test_reindent_dedents_then_indents():
+    assert markers.reindent("    a = 1\n    b = 2\n", "  ") == "  a = 1\n  b = 2\n"
+    assert markers.reindent("", "    ") == "    pass\n"
