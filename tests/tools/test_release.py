@@ -1,0 +1,160 @@
+"""The release tool (tools/release.py): starter, autograder bundle, check."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from tool_helpers import run_tool, submission_from
+
+INSTRUCTOR_ONLY = [
+    "tools/release.py",
+    "tools/snippets.py",
+    "tests/tools/test_release.py",
+    "tests/test_mutants.py",
+    "tests/mutants/hw.py",
+    ".ci/run",
+    "notes/answer_key.md",
+    "notes/.instructor-only",
+]
+
+
+def files_under(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_starter_has_no_instructor_material_and_blank_blocks(tree, tmp_path):
+    out = tmp_path / "starter"
+    result = run_tool("release", "--tree", tree, "--out", out)
+    assert result.returncode == 0, result.stderr
+    files = files_under(out)
+    for rel in INSTRUCTOR_ONLY:
+        assert (tree / rel).exists() and rel not in files, rel
+    for rel in (
+        "hw/calc.py",
+        "hw/geom/area.py",
+        "hw/main.py",
+        "tests/grading/test_calc.py",
+        "tools/todos.py",
+    ):
+        assert rel in files
+    calc = (out / "hw/calc.py").read_text()
+    assert 'raise NotImplementedError("TODO #1 in hw/calc.py")' in calc
+    assert "y = 2 * x" not in calc and "min(max(" not in calc
+    assert "BEGIN TODO #2" in calc and "END TODO #2" in calc
+    assert (out / "hw/main.py").read_text() == (tree / "hw/main.py").read_text()
+    for rel in files:
+        if rel.endswith(".py"):
+            compile((out / rel).read_text(), rel, "exec")
+
+
+def test_starter_from_a_git_checkout_uses_tracked_and_unignored_files(tree, tmp_path):
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    (tree / ".gitignore").write_text("scratch/\n")
+    (tree / "scratch").mkdir()
+    (tree / "scratch" / "big.bin").write_bytes(b"0" * 100)
+    (tree / "hw" / "untracked_helper.py").write_text("X = 1\n")
+    git = ["git", "-C", str(tree), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run(
+        [*git, "add", "hw", "tools", "tests", "notes", ".ci", "pyproject.toml"], check=True
+    )
+    subprocess.run([*git, "commit", "-q", "-m", "fixture"], check=True)
+    out = tmp_path / "starter"
+    assert run_tool("release", "--tree", tree, "--out", out).returncode == 0
+    files = files_under(out)
+    assert "hw/untracked_helper.py" in files and "scratch/big.bin" not in files
+    assert not any(rel in files for rel in INSTRUCTOR_ONLY)
+
+
+def test_release_refuses_a_non_empty_target_and_damaged_markers(tree, tmp_path):
+    out = tmp_path / "starter"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = run_tool("release", "--tree", tree, "--out", out)
+    assert result.returncode != 0 and "not empty" in result.stderr
+    assert files_under(out) == ["keep.txt"]
+    text = (tree / "hw/calc.py").read_text().replace("# ---- END TODO #2 ----", "# end")
+    (tree / "hw/calc.py").write_text(text)
+    result = run_tool("release", "--tree", tree, "--out", tmp_path / "other")
+    assert result.returncode != 0 and "BEGIN TODO #2 has no END" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "other").exists()
+
+
+def test_autograder_bundle_grades_a_submission(tree, tmp_path):
+    bundle = tmp_path / "autograder"
+    result = run_tool("release", "--tree", tree, "--autograder", bundle, "--zip")
+    assert result.returncode == 0, result.stderr
+    files = files_under(bundle)
+    for rel in ("setup.sh", "run_autograder", "tools/grade.py", "tools/grading_plugin.py",
+                "tools/markers.py", "tools/todos.py", "tests/grading/test_calc.py", "hw/calc.py"):  # fmt: skip
+        assert rel in files, rel
+    assert not any(rel in files for rel in INSTRUCTOR_ONLY)
+    assert "y = 2 * x" not in (bundle / "hw/calc.py").read_text()  # no solution ships
+    assert os.access(bundle / "run_autograder", os.X_OK)
+    setup = (bundle / "setup.sh").read_text()
+    assert "download.pytorch.org/whl/cpu" in setup and "requirements-dev.txt" in setup
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as archive:
+        assert {"setup.sh", "run_autograder", "tools/grade.py"} <= set(archive.namelist())
+        mode = archive.getinfo("run_autograder").external_attr >> 16
+        assert mode & 0o111
+
+    # what Gradescope does: source = the bundle, submission = the student's upload
+    home = tmp_path / "gradescope"
+    shutil.copytree(bundle, home / "source")
+    wrong = {"hw/calc.py": [("c = min(max(value, low), high)", "c = value")]}
+    submission_from(tree, home / "submission", wrong)
+    env = dict(os.environ, AUTOGRADER_ROOT=str(home), AUTOGRADER_PYTHON=sys.executable)
+    run = subprocess.run(
+        ["bash", str(home / "source" / "run_autograder")], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = json.loads((home / "results" / "results.json").read_text())
+    assert results["score"] == 9.0
+
+
+def test_check_passes_on_the_fixture(tree):
+    result = run_tool("release", "--tree", tree, "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(
+        line.startswith("hw/calc.py#1") and "solution 3.0/3.0" in line and "starter 0.0/3.0" in line
+        and line.endswith("ok")
+        for line in lines
+    )  # fmt: skip
+    assert "hw/not_written_yet.py#1" in result.stdout  # listed as not checked
+
+
+def test_check_fails_when_a_test_passes_on_the_starter(tree):
+    (tree / "tests/grading/test_lenient.py").write_text(
+        "import pytest\n\n\n"
+        '@pytest.mark.todo("hw/calc.py#2")\n'
+        "def test_clamp_exists():\n"
+        "    from calc import clamp\n\n"
+        "    assert callable(clamp)\n"
+    )
+    result = run_tool("release", "--tree", tree, "--check")
+    assert result.returncode != 0
+    line = next(x for x in result.stdout.splitlines() if x.startswith("hw/calc.py#2"))
+    assert "FAIL" in line and "starter passes" in line and "test_clamp_exists" in line
+
+
+def test_check_fails_on_a_marker_without_a_table_entry(tree):
+    text = (tree / "hw/main.py").read_text()
+    text += "\n\ndef extra():\n    # BEGIN TODO #7\n    return 1\n    # END TODO #7\n"
+    (tree / "hw/main.py").write_text(text)
+    result = run_tool("release", "--tree", tree, "--check")
+    assert result.returncode != 0
+    assert "hw/main.py#7" in result.stdout and "no entry in tools/todos.py" in result.stdout
+
+
+def test_check_fails_on_a_todo_without_tests(tree):
+    (tree / "tests/grading/test_area.py").unlink()
+    result = run_tool("release", "--tree", tree, "--check")
+    assert result.returncode != 0
+    line = next(x for x in result.stdout.splitlines() if x.startswith("hw/geom/area.py#1"))
+    assert "no grading test" in line
