@@ -83,7 +83,13 @@ def find_resume(resume: str, outdir: Path, suffix: str):
         click.echo(f"note: no checkpoint of a *-{suffix} run under {outdir}; starting a new run.")
         return None
     path = Path(resume)
-    return path.parent, path, load_checkpoint(path)
+    state = load_checkpoint(path)
+    if "opt_G" not in state:
+        raise CheckpointError(
+            f"{path} holds weights only, not a run's full state; start a new run from it with "
+            "--checkpoint_path instead of --resume."
+        )
+    return path.parent, path, state
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,8 +3,8 @@
 A checkpoint is one `torch.save` file of tensors and plain Python values (never pickled classes):
 G, D, G_ema, both optimizer states, the loss state (pl_mean), the iteration count, the RNG states,
 the sampler position and the options of the run. Files are written to a temporary name, flushed to
-disk (fsync) and renamed (os.replace), then a `latest` pointer is updated the same way, and only
-then are older checkpoints pruned: at any moment the run folder holds at least one complete one.
+disk (fsync) and renamed (os.replace), then the `latest` file (the newest checkpoint's name, for people and scripts) is
+updated the same way, and only then are older checkpoints pruned: at any moment the run folder holds at least one complete one.
 
 Course checkpoints (`checkpoint/partN-10K.pkl`) are the same format with weights only; make one with
     python -m training.checkpoint training-runs/<run>/checkpoint-010000.pt checkpoint/part1-10K.pkl
@@ -100,15 +100,9 @@ def load_checkpoint(path) -> dict:
 def find_latest(run_dir) -> tuple[Path, dict] | None:
     """(path, state) of the newest checkpoint of a run folder that loads completely, or None.
 
-    Follows the `latest` pointer; if it is missing or its file is damaged, tries the others,
-    newest first (a kill can only ever interrupt the newest write)."""
-    run_dir = Path(run_dir)
-    candidates = []
-    pointer = run_dir / POINTER
-    if pointer.is_file():
-        candidates.append(run_dir / pointer.read_text().strip())
-    candidates += [p for p in _checkpoints_newest_first(run_dir) if p not in candidates]
-    for path in candidates:
+    Files only ever get their final name once complete, so the newest that loads is the one to
+    continue from; a damaged file (copied half, disk trouble) is skipped for the one before."""
+    for path in _checkpoints_newest_first(Path(run_dir)):
         try:
             return path, load_checkpoint(path)
         except CheckpointError:

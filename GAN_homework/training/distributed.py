@@ -69,9 +69,16 @@ class Dist:
         dist.all_gather_object(out, obj)
         return out
 
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
+    def max_difference(self, modules) -> float:
+        """Largest difference of any parameter between this rank and rank 0 (0 when in step)."""
+        if self.world == 1:
+            return 0.0
+        flat = torch.cat([p.detach().flatten().float() for m in modules for p in m.parameters()])
+        reference = flat.clone()
+        dist.broadcast(reference, src=0)
+        gap = (flat - reference).abs().max()
+        dist.all_reduce(gap, op=dist.ReduceOp.MAX)
+        return gap.item()
 
     def close(self) -> None:
         if self.world > 1:

@@ -382,5 +382,10 @@ def run_training(trainer: Trainer, total_iters: int, snap: int, fresh: bool) -> 
                 )
                 return EXIT_STOPPED
         progress.close()
+    if dist.world > 1:
+        gap = dist.max_difference([t.G, t.D, t.G_ema])
+        log(
+            f"networks identical on all {dist.world} processes: {gap == 0} (max difference {gap:g})"
+        )
     log(f"done: {t.iteration} iterations; latest samples {grid_name(t.iteration)}")
     return 0
