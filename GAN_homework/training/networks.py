@@ -119,14 +119,14 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x, w, noise_mode="random", fused=False):
         styles = self.affine(w)
-        x = modulated_conv2d(
-            x, self.weight, styles, up=self.up, fir=getattr(self, "fir", None), fused=fused
-        )
+        noise = None
         if noise_mode == "random":
             noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device)
-            x = x + (noise * self.noise_strength).to(x.dtype)
+            noise = noise * self.noise_strength
         elif noise_mode == "const":
-            x = x + (self.noise_const * self.noise_strength).to(x.dtype)
+            noise = self.noise_const * self.noise_strength
+        fir = self.fir if self.up else None
+        x = modulated_conv2d(x, self.weight, styles, noise, up=self.up, fir=fir, fused=fused)
         return bias_act(x, self.bias, activation=True, clamp=self.conv_clamp)
 
 

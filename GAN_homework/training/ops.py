@@ -55,18 +55,21 @@ def downsample2d(x, fir):
 
 
 def bias_act(x, bias, activation=True, gain=1.0, clamp=None):
-    """x + bias (if given), then leaky ReLU(0.2) * sqrt(2) if `activation`, times `gain`, clamped to +-clamp*gain.
+    """gain * act(x + bias), clamped to +-clamp * gain; act = leaky ReLU(0.2) * sqrt(2) or identity.
 
     The clamp ("conv_clamp", StyleGAN2-ADA) keeps fp16 activations from overflowing; it is scaled
-    by the same gain so that a layer's gain never changes which values get clamped.
+    by the layer's gain so that the gain never changes which values get clamped.
+    Leaky ReLU is positively homogeneous (lrelu(g * y) = g * lrelu(y) for g > 0), so the gain is
+    applied together with the bias: three passes over x instead of four.
     """
+    total_gain = gain * LRELU_GAIN if activation else gain
     if bias is not None:
-        x = x + bias.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
+        bias = bias.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
+        x = torch.add(bias * total_gain, x, alpha=total_gain)  # total_gain * (x + bias)
+    elif total_gain != 1:
+        x = x * total_gain
     if activation:
         x = F.leaky_relu(x, LRELU_SLOPE)
-        gain = gain * LRELU_GAIN
-    if gain != 1:
-        x = x * gain
     if clamp is not None:
         x = x.clamp(-clamp * gain, clamp * gain)
     return x
@@ -136,36 +139,37 @@ class EqualConv2d(nn.Module):
         return bias_act(x, self.bias, self.activation, gain, self.conv_clamp)
 
 
-def modulated_conv2d(x, weight, styles, demodulate=True, up=False, fir=None, fused=False):
-    """Modulated convolution, StyleGAN2 Sec. 2.2.
+def modulated_conv2d(
+    x, weight, styles, noise=None, demodulate=True, up=False, fir=None, fused=False
+):
+    """Modulated convolution, StyleGAN2 Sec. 2.2, plus the layer's noise input.
 
-    x [B, I, H, W]; weight [O, I, k, k]; styles [B, I] (one scale s_i per input channel and sample).
+    x [B, I, H, W]; weight [O, I, k, k]; styles [B, I] (one scale s_i per input channel and sample);
+    noise: None or a tensor that broadcasts to the output (added after the convolution).
     Eq. (1), modulation:    w'_oik  = s_i * w_oik
     Eq. (3), demodulation:  w''_oik = w'_oik / sqrt(sum_ik w'_oik^2 + 1e-8)
     so that unit-variance input gives unit-variance output. With up=True the convolution is a
-    stride-2 transposed convolution followed by the FIR filter ([B, O, 2H, 2W] out).
+    stride-2 transposed convolution followed by the FIR filter ([B, O, 2H, 2W] out); a transposed
+    convolution is zero insertion plus a convolution with the flipped kernel, which, the kernel
+    being learned, is the same model as StyleGAN2's.
 
     fused=True runs one grouped convolution with a separate weight per sample (groups = B).
     fused=False scales the input by s and the output by the demodulation coefficients around a
-    convolution whose weight all samples share, which is the same math and trains faster.
+    convolution whose weight all samples share: the same math, and faster to train.
     """
     batch, in_channels = styles.shape
     out_channels, _, k, _ = weight.shape
     if demodulate and x.dtype == torch.float16:
         # Pre-scale weight and styles so that fp16 intermediates stay in range. Demodulation
         # divides these constant factors out again, so they need no gradient.
-        weight = (
-            weight
-            * (1 / math.sqrt(in_channels * k * k))
-            / weight.detach().abs().amax(dim=[1, 2, 3], keepdim=True)
-        )
+        weight_max = weight.detach().abs().amax(dim=[1, 2, 3], keepdim=True)
+        weight = weight / (weight_max * math.sqrt(in_channels * k * k))
         styles = styles / styles.detach().abs().amax(dim=1, keepdim=True)
-
-    dcoefs = None
-    if (
-        demodulate
-    ):  # sum_ik (s_i w_oik)^2 = sum_i s_i^2 * sum_k w_oik^2, computed without [B,O,I,k,k]
+    if demodulate:
+        # sum_ik (s_i w_oik)^2 = sum_i s_i^2 sum_k w_oik^2: no [B, O, I, k, k] tensor needed.
         dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [B, O]
+    if noise is not None:
+        noise = noise.to(x.dtype)
 
     if fused:
         w = weight[None] * styles[:, None, :, None, None]  # [B, O, I, k, k]
@@ -178,10 +182,10 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=False, fir=None, fus
             x = F.conv_transpose2d(x, w, stride=2, groups=batch)  # H -> 2H + 1
             x = fir_blur(x, fir, padding=1, gain=4.0)  # 2H + 1 -> 2H
         else:
-            x = F.conv2d(
-                x, w.reshape(batch * out_channels, in_channels, k, k), padding=k // 2, groups=batch
-            )
-        return x.reshape(batch, out_channels, *x.shape[2:])
+            w = w.reshape(batch * out_channels, in_channels, k, k)
+            x = F.conv2d(x, w, padding=k // 2, groups=batch)
+        x = x.reshape(batch, out_channels, *x.shape[2:])
+        return x if noise is None else x + noise
 
     x = x * styles.to(x.dtype)[:, :, None, None]
     w = weight.to(x.dtype)
@@ -191,5 +195,6 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=False, fir=None, fus
     else:
         x = F.conv2d(x, w, padding=k // 2)
     if demodulate:
-        x = x * dcoefs.to(x.dtype)[:, :, None, None]
-    return x
+        dcoefs = dcoefs.to(x.dtype)[:, :, None, None]
+        return x * dcoefs if noise is None else torch.addcmul(noise, x, dcoefs)  # one pass
+    return x if noise is None else x + noise

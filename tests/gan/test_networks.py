@@ -16,6 +16,7 @@ from training.networks import Discriminator, Generator, MinibatchStd
 from training.ops import (
     EqualConv2d,
     EqualLinear,
+    bias_act,
     downsample2d,
     fir_filter,
     modulated_conv2d,
@@ -70,6 +71,7 @@ def test_low_shot_fp16_blocks_are_the_four_highest_resolutions(low_shot):
     assert networks.fp16_resolutions(32, 10) == [8, 16, 32]  # never the 4x4 block
 
 
+@pytest.mark.slow  # about 4 s on one core
 def test_low_shot_batch_of_one_forward(low_shot):
     G, D = low_shot
     with torch.no_grad():
@@ -250,9 +252,11 @@ def test_grouped_and_shared_weight_modulated_conv_agree(up):
     x = torch.randn(3, 8, 6, 6)
     weight = torch.randn(5, 8, 3, 3)
     styles = torch.randn(3, 8)
-    out = modulated_conv2d(x, weight, styles, up=up, fir=fir_filter())
-    fused = modulated_conv2d(x, weight, styles, up=up, fir=fir_filter(), fused=True)
-    assert out.shape == (3, 5, 12 if up else 6, 12 if up else 6)
+    size = 12 if up else 6
+    noise = torch.randn(3, 1, size, size)
+    out = modulated_conv2d(x, weight, styles, noise, up=up, fir=fir_filter())
+    fused = modulated_conv2d(x, weight, styles, noise, up=up, fir=fir_filter(), fused=True)
+    assert out.shape == (3, 5, size, size)
     torch.testing.assert_close(out, fused, rtol=1e-4, atol=1e-5)
     # The reference for one sample: Eqs. (1) and (3) written out on the weight.
     w = weight * styles[1][None, :, None, None]
@@ -264,7 +268,17 @@ def test_grouped_and_shared_weight_modulated_conv_agree(up):
         ref = F.conv2d(ref, 4 * fir_filter().expand(5, 1, 4, 4), padding=1, groups=5)
     else:
         ref = F.conv2d(x[1:2], w, padding=1)
-    torch.testing.assert_close(out[1:2], ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out[1:2], ref + noise[1:2], rtol=1e-4, atol=1e-5)
+
+
+def test_bias_act_gain_and_clamp():
+    x = torch.linspace(-4, 4, 9).reshape(1, 1, 3, 3).repeat(2, 2, 1, 1)
+    bias = torch.tensor([0.5, -1.0])
+    gain = math.sqrt(0.5)
+    out = bias_act(x, bias, activation=True, gain=gain, clamp=2.0)
+    ref = F.leaky_relu(x + bias[None, :, None, None], 0.2) * math.sqrt(2) * gain
+    torch.testing.assert_close(out, ref.clamp(-2 * gain, 2 * gain))
+    torch.testing.assert_close(bias_act(x, None, activation=False, gain=3.0), 3 * x)
 
 
 def test_fir_resampling_keeps_a_constant_image_constant():
