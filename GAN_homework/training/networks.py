@@ -29,6 +29,8 @@ from training.ops import (
 
 # Device types on which the fp16 blocks actually run in float16 (tests add "cpu" to check the path).
 FP16_DEVICE_TYPES = ("cuda",)
+# fp16 blocks keep activations channels-last (NHWC), the layout tensor-core convolutions use.
+FP16_CHANNELS_LAST = True
 NOISE_MODES = ("random", "const", "none")
 
 
@@ -54,10 +56,10 @@ def fp16_resolutions(img_resolution, num_fp16_res):
     ]
 
 
-def _block_format(use_fp16, x, force_fp32, channels_last):
+def _block_format(use_fp16, x, force_fp32):
     """dtype and memory format for a block's activations, given where the input lives."""
     if use_fp16 and not force_fp32 and x.device.type in FP16_DEVICE_TYPES:
-        return torch.float16, (torch.channels_last if channels_last else torch.contiguous_format)
+        return torch.float16, torch.channels_last if FP16_CHANNELS_LAST else torch.contiguous_format
     return torch.float32, torch.contiguous_format
 
 
@@ -163,10 +165,9 @@ class SynthesisBlock(nn.Module):
         img_channels,
         use_fp16=False,
         conv_clamp=None,
-        channels_last=True,
     ):
         super().__init__()
-        self.resolution, self.use_fp16, self.channels_last = resolution, use_fp16, channels_last
+        self.resolution, self.use_fp16 = resolution, use_fp16
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
             self.conv0 = None
@@ -183,7 +184,7 @@ class SynthesisBlock(nn.Module):
 
     def forward(self, x, img, ws, noise_mode="random", force_fp32=False):
         """x: features from the previous block (None for 4x4); img: float32 image so far (or None)."""
-        dtype, memory_format = _block_format(self.use_fp16, ws, force_fp32, self.channels_last)
+        dtype, memory_format = _block_format(self.use_fp16, ws, force_fp32)
         # One grouped conv per layer is fastest for inference in fp32; training (and fp16) is faster
         # with a shared weight, as in StyleGAN2-ADA.
         fused = not self.training and (dtype == torch.float32 or ws.shape[0] == 1)
@@ -212,7 +213,6 @@ class SynthesisNetwork(nn.Module):
         channel_max=512,
         num_fp16_res=4,
         conv_clamp=None,
-        channels_last=True,
     ):
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
@@ -230,7 +230,6 @@ class SynthesisNetwork(nn.Module):
                 img_channels,
                 use_fp16=res in fp16_res,
                 conv_clamp=conv_clamp,
-                channels_last=channels_last,
             )
             in_channels = out_channels
         self.num_ws = sum(block.num_conv for block in self.blocks.values()) + 1
@@ -266,7 +265,6 @@ class Generator(nn.Module):
         channel_max=512,
         num_fp16_res=4,
         conv_clamp=256,
-        channels_last=True,
     ):
         super().__init__()
         self.z_dim, self.w_dim = z_dim, w_dim
@@ -279,7 +277,6 @@ class Generator(nn.Module):
             channel_max,
             num_fp16_res,
             conv_clamp,
-            channels_last,
         )
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, w_dim, self.num_ws, num_layers=mapping_layers)
@@ -309,29 +306,19 @@ class DiscriminatorBlock(nn.Module):
     """
 
     def __init__(
-        self,
-        in_channels,
-        tmp_channels,
-        out_channels,
-        resolution,
-        img_channels,
-        use_fp16=False,
-        conv_clamp=None,
-        channels_last=True,
+        self, channels, out_channels, resolution, img_channels=0, use_fp16=False, conv_clamp=None
     ):
         super().__init__()
-        self.resolution, self.use_fp16, self.channels_last = resolution, use_fp16, channels_last
+        self.resolution, self.use_fp16 = resolution, use_fp16
         self.fromrgb = None
-        if in_channels == 0:
-            self.fromrgb = EqualConv2d(img_channels, tmp_channels, 1, conv_clamp=conv_clamp)
-        self.conv0 = EqualConv2d(tmp_channels, tmp_channels, 3, conv_clamp=conv_clamp)
-        self.conv1 = EqualConv2d(tmp_channels, out_channels, 3, down=True, conv_clamp=conv_clamp)
-        self.skip = EqualConv2d(
-            tmp_channels, out_channels, 1, bias=False, activation=False, down=True
-        )
+        if img_channels > 0:  # only the top block sees the image
+            self.fromrgb = EqualConv2d(img_channels, channels, 1, conv_clamp=conv_clamp)
+        self.conv0 = EqualConv2d(channels, channels, 3, conv_clamp=conv_clamp)
+        self.conv1 = EqualConv2d(channels, out_channels, 3, down=True, conv_clamp=conv_clamp)
+        self.skip = EqualConv2d(channels, out_channels, 1, bias=False, activation=False, down=True)
 
     def forward(self, x, force_fp32=False):
-        dtype, memory_format = _block_format(self.use_fp16, x, force_fp32, self.channels_last)
+        dtype, memory_format = _block_format(self.use_fp16, x, force_fp32)
         x = x.to(dtype=dtype, memory_format=memory_format)
         if self.fromrgb is not None:
             x = self.fromrgb(x)
@@ -344,9 +331,9 @@ class MinibatchStd(nn.Module):
     """Minibatch standard deviation (ProGAN Sec. 3): append the average std over groups of samples.
 
     The batch is split into groups of G samples (G = the largest divisor of B not above
-    group_size; sample i is in group i % (B / G)). For each group, the std of every feature over the
-    group's samples is averaged over features, pixels and channels of each of `num_channels` slices
-    and appended as `num_channels` constant feature maps.
+    group_size; sample i is in group i % (B / G)). Within a group, the standard deviation over the
+    G samples of every activation is averaged over all channels and pixels (over each of
+    `num_channels` channel slices), and appended to each sample as a constant feature map.
     """
 
     def __init__(self, group_size=4, num_channels=1):
@@ -393,7 +380,6 @@ class Discriminator(nn.Module):
         mbstd_group_size=4,
         num_fp16_res=4,
         conv_clamp=256,
-        channels_last=True,
     ):
         super().__init__()
         self.img_resolution, self.img_channels = img_resolution, img_channels
@@ -406,14 +392,12 @@ class Discriminator(nn.Module):
         self.blocks = nn.ModuleDict()
         for res in resolutions:
             self.blocks[f"b{res}"] = DiscriminatorBlock(
-                0 if res == img_resolution else channels(res),
                 channels(res),
                 channels(res // 2),
                 res,
-                img_channels,
+                img_channels=img_channels if res == img_resolution else 0,
                 use_fp16=res in fp16_res,
                 conv_clamp=conv_clamp,
-                channels_last=channels_last,
             )
         self.epilogue = DiscriminatorEpilogue(
             channels(4), 4, mbstd_group_size, conv_clamp=conv_clamp
