@@ -35,7 +35,7 @@ def count_params(module):
 
 def tiny_nets(seed=0, **kwargs):
     torch.manual_seed(seed)
-    return Generator(**TINY_G, **kwargs), Discriminator(**TINY, **kwargs)
+    return Generator(**{**TINY_G, **kwargs}), Discriminator(**{**TINY, **kwargs})
 
 
 @pytest.fixture(scope="module")
@@ -271,6 +271,37 @@ def test_grouped_and_shared_weight_modulated_conv_agree(up):
     torch.testing.assert_close(out[1:2], ref + noise[1:2], rtol=1e-4, atol=1e-5)
 
 
+def test_every_w_reaches_the_image():
+    G, _ = tiny_nets()
+    ws = G.mapping(torch.randn(2, 32))
+    with torch.no_grad():
+        base = G.synthesis(ws, noise_mode="none")
+        for i in range(G.num_ws):  # 2 per resolution, minus 2: 4x4 has one conv, toRGB shares w
+            moved = ws.clone()
+            moved[:, i] += 1
+            assert not torch.allclose(G.synthesis(moved, noise_mode="none"), base), f"w {i} unused"
+
+
+def test_torgb_is_a_modulated_1x1_conv_without_demodulation():
+    G, _ = tiny_nets()
+    torgb = G.synthesis.blocks["b8"].torgb
+    torgb.bias.data.normal_()
+    x, w = torch.randn(2, 32, 8, 8), torch.randn(2, 32)
+    styles = torgb.affine(w)  # [2, 32]
+    ref = F.conv2d(x * styles[:, :, None, None] / math.sqrt(32), torgb.weight)
+    torch.testing.assert_close(torgb(x, w), ref + torgb.bias[None, :, None, None])
+
+
+def test_discriminator_block_is_residual_with_sqrt_half_gain():
+    _, D = tiny_nets(conv_clamp=None)
+    block = D.blocks["b16"]
+    x = torch.randn(2, 16, 16, 16)
+    ref = (block.skip(x) + block.conv1(block.conv0(x))) * math.sqrt(0.5)
+    torch.testing.assert_close(block(x), ref)
+    assert block.skip.bias is None and block.fromrgb is None
+    assert D.blocks["b32"].fromrgb is not None
+
+
 def test_bias_act_gain_and_clamp():
     x = torch.linspace(-4, 4, 9).reshape(1, 1, 3, 3).repeat(2, 2, 1, 1)
     bias = torch.tensor([0.5, -1.0])
@@ -365,3 +396,16 @@ def test_fp16_path_runs_selected_blocks_in_half_precision(monkeypatch):
     with torch.no_grad():
         D(G(z, force_fp32=True), force_fp32=True)
     assert all(dtype == torch.float32 for dtype, _ in seen.values())
+
+
+@pytest.mark.slow  # about 10 s: traces (does not compile) both networks
+def test_networks_trace_without_graph_breaks_for_torch_compile():
+    G, D = tiny_nets()
+    z = torch.randn(4, 32)
+    for name, fn, args, kwargs in (
+        ("G (train)", G.train(), (z,), {}),
+        ("D", D, (torch.randn(4, 3, 32, 32),), {}),
+        ("G (eval, truncated)", copy.deepcopy(G).eval(), (z,), dict(truncation_psi=0.7)),
+    ):
+        explanation = torch._dynamo.explain(fn)(*args, **kwargs)
+        assert explanation.graph_break_count == 0, f"{name}: {explanation.break_reasons}"
