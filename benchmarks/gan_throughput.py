@@ -11,6 +11,7 @@ lazy R1 (every 16) and path-length (every 4) steps. The original course code's f
 printed for reference (not measured here).
 """
 
+import gc
 import sys
 import tempfile
 import time
@@ -72,6 +73,7 @@ def measure(cfg_name, data, r1, aug, precision, dist, warmup, iters) -> tuple[fl
         torch.cuda.max_memory_allocated(dist.device) / 2**30 if dist.device.type == "cuda" else None
     )
     del trainer
+    gc.collect()
     if dist.device.type == "cuda":
         torch.cuda.empty_cache()
     return seconds / iters * 1000 / cfg.batch, memory

@@ -1,6 +1,7 @@
 """Stopping and continuing: SIGTERM/SIGUSR1 -> checkpoint + status 3, --resume auto continues
 bitwise-exactly, and a kill at any moment (SIGKILL included) leaves a loadable checkpoint."""
 
+import os
 import random
 import signal
 import time
@@ -43,8 +44,8 @@ def differences(a, b, path=""):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM])
-def test_stop_signal_then_resume_auto_equals_an_uninterrupted_run(tmp_path, tiny_data, stop_signal):
+def test_sigterm_then_resume_auto_equals_an_uninterrupted_run(tmp_path, tiny_data):
+    stop_signal = signal.SIGTERM
     iters = 16
     args = tiny_args(tmp_path / "b", tiny_data, True, True, iters, 8, "--mirror", "True")
 
@@ -103,6 +104,20 @@ def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, tiny_data)
     )
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed from {path}" in (run / "log.txt").read_text()
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGUSR1"])
+def test_stop_signals_set_the_stop_flag_and_handlers_are_restored(name):
+    from training.training_loop import StopFlag
+
+    sig = getattr(signal, name)
+    before = signal.getsignal(sig)
+    with StopFlag() as stop:
+        assert stop.reason is None
+        os.kill(os.getpid(), sig)
+        time.sleep(0.01)
+        assert stop.reason == name
+    assert signal.getsignal(sig) == before
 
 
 def _state(iteration):
