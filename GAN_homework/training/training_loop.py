@@ -21,9 +21,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from training.checkpoint import atomic_write, check_architecture, save_checkpoint
+from training.checkpoint import CheckpointError, atomic_write, check_architecture, save_checkpoint
 from training.config import TrainConfig
-from training.dataset import EndlessSampler, ImageDataset
+from training.dataset import DatasetError, EndlessSampler, ImageDataset
 from training.distributed import Dist
 from training.loss import StyleGAN2Loss
 from training.networks import Discriminator, Generator
@@ -171,15 +171,14 @@ class Trainer:
         )
 
     def parameter_line(self) -> str:
-        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-        return f"parameters: G={count(self.G)} D={count(self.D)}"
+        g, d = (sum(p.numel() for p in m.parameters()) for m in (self.G, self.D))
+        return f"parameters: G={g} D={d}"
 
     # ---------------------------------------------------------------- checkpoints
     def init_from(self, state: dict, path) -> None:
         """Weights of G, D and G_ema from a checkpoint (--checkpoint_path); the rest starts fresh."""
         check_architecture(state, self.cfg.architecture(), self.cfg.name, path)
-        for name in ("G", "D", "G_ema"):
-            getattr(self, name).load_state_dict(state[name])
+        self._load(state, ("G", "D", "G_ema"), path)
         self._broadcast()
 
     def state_dict(self) -> dict:
@@ -200,8 +199,7 @@ class Trainer:
     def load_state_dict(self, state: dict, path) -> None:
         """Everything, for an exact continuation (--resume)."""
         check_architecture(state, self.cfg.architecture(), self.cfg.name, path)
-        for name in ("G", "D", "G_ema", "opt_G", "opt_D", "loss", "sampler"):
-            getattr(self, name).load_state_dict(state[name])
+        self._load(state, ("G", "D", "G_ema", "opt_G", "opt_D", "loss", "sampler"), path)
         self.iteration = int(state["iteration"])
         rng = state["rng"]
         if self.dist.rank < len(rng):
@@ -211,6 +209,19 @@ class Trainer:
                 self.options["seed"] + 1_000_003 * (self.dist.rank + 1) + self.iteration
             )
         self._broadcast()
+
+    def _load(self, state: dict, names, path) -> None:
+        for name in names:
+            try:
+                getattr(self, name).load_state_dict(state[name])
+            except DatasetError:  # the sampler's own message names the cause
+                raise
+            except (KeyError, RuntimeError, ValueError) as error:
+                first = str(error).strip().splitlines()[0][:160] if str(error).strip() else name
+                raise CheckpointError(
+                    f"{name} of checkpoint {path} does not fit these networks ({first}); "
+                    "use a checkpoint written by this version of the code."
+                ) from None
 
     def _broadcast(self) -> None:
         for module in (self.G, self.D, self.G_ema):

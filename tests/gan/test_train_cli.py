@@ -199,3 +199,20 @@ def test_bad_flags_are_refused(tmp_path, tiny_data, change, message):
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_resume_refuses_weights_only_other_flags_and_other_data(tmp_path, tiny_checkpoint):
+    from training.checkpoint import export_weights
+
+    checkpoint, data = tiny_checkpoint
+    weights = export_weights(checkpoint, tmp_path / "part2-10K.pkl")
+    other_data = write_images(tmp_path / "dogs", count=5)
+    cases = [
+        (tiny_args(tmp_path / "r", data, True, False, 3) + ["--resume", weights], "holds weights only"),
+        (tiny_args(tmp_path / "r", data, True, True, 3) + ["--resume", checkpoint], "use_diffaug=False, not True"),
+        (tiny_args(tmp_path / "r", other_data, True, False, 3) + ["--resume", checkpoint], "same --data"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = invoke(list(map(str, args)))
+        assert result.exit_code == 1 and message in result.output, result.output
+    assert load_checkpoint(checkpoint)["iteration"] == 2, "the refused runs changed nothing"
