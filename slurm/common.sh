@@ -36,7 +36,7 @@ HF_HOME="${HF_HOME:-$SCRATCH/hf_cache}"
 ENV_KIND="${HW5_ENV_KIND:-conda}"           # conda | venv | none (use whatever python is on PATH)
 CONDA_ENV="${HW5_CONDA_ENV:-HW5}"           # name of the conda env
 VENV_DIR="${HW5_VENV_DIR:-$SCRATCH/hw5-venv}" # used when ENV_KIND=venv
-MODULES="${HW5_MODULES:-python3.9-anaconda}" # space-separated; `module load` gives us conda
+MODULES="${HW5_MODULES-python3.9-anaconda}" # space-separated, empty: none; gives us conda
 
 # Lmod is not always defined in a batch shell; these files define the `module` function.
 _HW5_LMOD_INIT=(/etc/profile.d/lmod.sh /usr/share/lmod/lmod/init/bash /etc/profile.d/modules.sh)
