@@ -129,14 +129,14 @@ class DDPMScheduler(HomeworkScheduler):
 
         if t > 0:  # the noise term sigma z of Eq. (2); none at the last step
             # 'fixed_small': sigma^2 = beta-bar_{t-1} / beta-bar_t * beta_t (Eq. (7) of Ho et al.)
-            variance = torch.as_tensor(beta_prod_t_prev / beta_prod_t * current_beta_t)
+            sigma = torch.as_tensor(beta_prod_t_prev / beta_prod_t * current_beta_t).sqrt()
             noise = randn_tensor(
                 model_output.shape,
                 generator=generator,
                 device=model_output.device,
                 dtype=model_output.dtype,
             )
-            pred_prev_sample = pred_prev_sample + variance.clamp(min=1e-20) ** 0.5 * noise
+            pred_prev_sample = pred_prev_sample + sigma * noise
 
         if not return_dict:
             return (pred_prev_sample, pred_original_sample)
