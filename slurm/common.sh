@@ -50,20 +50,30 @@ hw5_die() {
     exit 1
 }
 
+# Lmod and conda's activation scripts read unset variables: run them without `set -u`.
+hw5_lenient() {
+    local nounset=0 status=0
+    [[ $- == *u* ]] && nounset=1
+    set +u
+    "$@" || status=$?
+    ((nounset)) && set -u
+    return "$status"
+}
+
 hw5_load_modules() {
     [[ -z "$MODULES" ]] && return 0
     if ! type module >/dev/null 2>&1; then
         local init
         for init in "${_HW5_LMOD_INIT[@]}"; do
             # shellcheck disable=SC1090
-            [[ -f "$init" ]] && source "$init" && break
+            [[ -f "$init" ]] && hw5_lenient source "$init" && break
         done
     fi
     type module >/dev/null 2>&1 ||
         hw5_die "the 'module' command is missing; on a machine without modules set HW5_MODULES=''."
     local name
     for name in $MODULES; do
-        module load "$name" || hw5_die "'module load $name' failed; see 'module avail' and set HW5_MODULES."
+        hw5_lenient module load "$name" || hw5_die "'module load $name' failed; see 'module avail' and set HW5_MODULES."
     done
 }
 
@@ -72,15 +82,15 @@ hw5_activate_env() {
         conda)
             command -v conda >/dev/null 2>&1 ||
                 hw5_die "conda is missing; 'module load python3.9-anaconda' provides it (HW5_MODULES)."
-            eval "$(conda shell.bash hook)"
-            conda activate "$CONDA_ENV" ||
+            hw5_lenient eval "$(conda shell.bash hook)" || hw5_die "'conda shell.bash hook' failed."
+            hw5_lenient conda activate "$CONDA_ENV" ||
                 hw5_die "conda env '$CONDA_ENV' is missing; create it on the login node with: bash slurm/setup_env.sh"
             ;;
         venv)
             [[ -f "$VENV_DIR/bin/activate" ]] ||
                 hw5_die "no venv at $VENV_DIR; create it with: HW5_ENV_KIND=venv bash slurm/setup_env.sh"
             # shellcheck disable=SC1091
-            source "$VENV_DIR/bin/activate"
+            hw5_lenient source "$VENV_DIR/bin/activate"
             ;;
         none) ;;
         *) hw5_die "HW5_ENV_KIND must be conda, venv or none, not '$ENV_KIND'." ;;

@@ -32,15 +32,15 @@ step_env() {
     hw5_load_modules
     case "$ENV_KIND" in
         conda)
-            eval "$(conda shell.bash hook)"
+            hw5_lenient eval "$(conda shell.bash hook)" || hw5_die "'conda shell.bash hook' failed."
             local where=(-n "$CONDA_ENV")
             [[ "$CONDA_ENV" == */* ]] && where=(-p "$CONDA_ENV") # a path: the env lives there
-            if conda activate "$CONDA_ENV" 2>/dev/null; then
+            if hw5_lenient conda activate "$CONDA_ENV" 2>/dev/null; then
                 hw5_log "conda env $CONDA_ENV exists"
             else
                 hw5_log "creating conda env $CONDA_ENV with Python 3.11"
                 conda create -y "${where[@]}" python=3.11
-                conda activate "$CONDA_ENV"
+                hw5_lenient conda activate "$CONDA_ENV"
             fi
             ;;
         venv)
@@ -49,7 +49,7 @@ step_env() {
                 "${HW5_PYTHON:-python3}" -m venv "$VENV_DIR"
             fi
             # shellcheck disable=SC1091
-            source "$VENV_DIR/bin/activate"
+            hw5_lenient source "$VENV_DIR/bin/activate"
             ;;
         none) ;;
         *) hw5_die "HW5_ENV_KIND must be conda, venv or none, not '$ENV_KIND'." ;;

@@ -217,6 +217,15 @@ def test_gan_job_asks_for_the_early_signal_and_chains(name):
     assert f"hw5_gan_run {name}.sbatch training-runs" in text, "resubmits itself by its own name"
 
 
+def test_readme_covers_every_script():
+    readme = (SLURM / "README.md").read_text()
+    missing = [p.name for p in SHELL_FILES if p.name not in readme]
+    assert not missing, f"slurm/README.md does not mention {missing}"
+    for name in HANDOUT_COMMANDS:
+        assert f"sbatch slurm/{name}.sbatch" in readme, f"README: how to submit {name}"
+    assert "scancel" in readme and "squeue" in readme and "sacct" in readme
+
+
 @pytest.mark.parametrize("name", sorted(GAN_ITERS))
 def test_gan_job_default_iterations_are_the_handouts(name):
     text = (SLURM / f"{name}.sbatch").read_text()
@@ -310,7 +319,8 @@ STUBS = {
     "unzip": STUB_LOGGER,
     "conda": STUB_LOGGER
     + 'case "$1" in\n'
-    + "  shell.bash) exit 0 ;;\n"
+    # like conda's real hook, its shell code reads variables that may be unset
+    + "  shell.bash) echo ': \"$_HW5_UNSET_IN_HOOK\"'; exit 0 ;;\n"
     + '  activate) [[ -e "$STUB_STATE/env" ]] ;;\n'
     + '  create) touch "$STUB_STATE/env" ;;\n'
     + "esac\n",
