@@ -18,15 +18,16 @@ from pathlib import Path
 
 import click
 
-from training.checkpoint import CheckpointError, find_latest, load_checkpoint
 from training.config import CONFIGS, get_config
-from training.dataset import DatasetError
 
 
 class TrueFalse(click.ParamType):
     """True or False, in any letter case (the handout's spelling is True/False)."""
 
     name = "True|False"
+
+    def get_metavar(self, param, ctx=None):
+        return "True|False"
 
     def convert(self, value, param, ctx):
         if isinstance(value, bool):
@@ -76,6 +77,8 @@ def new_run_dir(outdir: Path, suffix: str) -> Path:
 
 def find_resume(resume: str, outdir: Path, suffix: str):
     """(run folder, path, state) to continue, or None for a new run."""
+    from training.checkpoint import CheckpointError, find_latest, load_checkpoint
+
     if resume == "auto":
         for run_dir in run_dirs(outdir, suffix):
             found = find_latest(run_dir)
@@ -166,6 +169,8 @@ def main(
     dry_run,
 ):
     # heavy imports after argument parsing, so that --help and bad flags answer at once
+    from training.checkpoint import CheckpointError, load_checkpoint
+    from training.dataset import DatasetError
     from training.distributed import Dist
     from training.training_loop import Logger, Trainer, run_training
 
