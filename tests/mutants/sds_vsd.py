@@ -1,0 +1,71 @@
+"""Plausible wrong and alternative right answers for the SDS/VSD TODO blocks (instructor only)."""
+
+MUTANTS = {
+    "Diffusion_homework/execute_SDS_VSD.py#1": {
+        "wrong": [
+            ("no weighting", "grad_ = grad_\n"),
+            ("weights of shape [B] broadcast over the width", "grad_ = loss_weights[t] * grad_\n"),
+            ("the first sample's weight for all", "grad_ = loss_weights[t[0]] * grad_\n"),
+            ("off by one timestep", "grad_ = loss_weights[t - 1].reshape(-1, 1, 1, 1) * grad_\n"),
+            ("divided by w(t)", "grad_ = grad_ / loss_weights[t].reshape(-1, 1, 1, 1)\n"),
+            ("sqrt of w(t)", "grad_ = loss_weights[t].sqrt().reshape(-1, 1, 1, 1) * grad_\n"),
+        ],
+        "right": [
+            ("indexing with None axes", "grad_ = grad_ * loss_weights[t][:, None, None, None]\n"),
+            ("in place, gather", "grad_ *= loss_weights.gather(0, t).view(-1, 1, 1, 1)\n"),
+            ("einsum", 'grad_ = torch.einsum("b,bchw->bchw", loss_weights[t], grad_)\n'),
+        ],
+    },
+    "Diffusion_homework/utils/sds_vsd_utils.py#1": {
+        "wrong": [
+            ("sign flipped", "grad_ = grad_scale * (noise - noise_pred)\n"),
+            ("grad_scale missing", "grad_ = noise_pred - noise\n"),
+            ("grad_scale only on the prediction", "grad_ = grad_scale * noise_pred - noise\n"),
+            ("mean instead of elementwise", "grad_ = grad_scale * (noise_pred - noise).mean()\n"),
+            ("edits noise_pred in place", "noise_pred -= noise\ngrad_ = grad_scale * noise_pred\n"),
+        ],
+        "right": [
+            ("scale on the right", "grad_ = (noise_pred - noise) * grad_scale\n"),
+            ("distributed", "grad_ = grad_scale * noise_pred - grad_scale * noise\n"),
+            ("torch ops", "grad_ = torch.sub(noise_pred, noise).mul(grad_scale)\n"),
+        ],
+    },
+    "Diffusion_homework/utils/sds_vsd_utils.py#2": {
+        "wrong": [
+            ("sigma_t instead of sigma_t^2", "weight = sqrt_1m_alphas_cumprod[t]\n"),
+            ("alpha-bar_t", "weight = alphas_cumprod[t]\n"),
+            ("Eq. (15) with alpha_t = alpha-bar_t", "weight = 1 - alphas_cumprod[t] ** 2\n"),
+            ("previous timestep", "weight = 1 - alphas_cumprod[t - 1]\n"),
+            ("inverse SNR", "weight = (1 - alphas_cumprod[t]) / alphas_cumprod[t]\n"),
+            ("not indexed by t", "weight = 1 - alphas_cumprod\n"),
+        ],
+        "right": [
+            ("one minus alpha-bar", "weight = 1 - alphas_cumprod[t]\n"),
+            ("table then index", "weight = (1.0 - alphas_cumprod)[t]\n"),
+            ("broadcastable shape", "weight = (sqrt_1m_alphas_cumprod**2)[t].view(-1, 1, 1, 1)\n"),
+        ],
+    },
+    "Diffusion_homework/utils/sds_vsd_utils.py#3": {
+        "wrong": [
+            ("sign flipped", "grad_ = grad_scale * (noise_pred_phi - noise_pred)\n"),
+            ("grad_scale missing", "grad_ = noise_pred - noise_pred_phi\n"),
+            (
+                "grad_scale only on the prediction",
+                "grad_ = grad_scale * noise_pred - noise_pred_phi\n",
+            ),
+            ("LoRA prediction only", "grad_ = grad_scale * noise_pred_phi\n"),
+            (
+                "edits noise_pred in place",
+                "noise_pred.sub_(noise_pred_phi)\ngrad_ = grad_scale * noise_pred\n",
+            ),
+        ],
+        "right": [
+            ("scale on the right", "grad_ = (noise_pred - noise_pred_phi) * grad_scale\n"),
+            ("distributed", "grad_ = grad_scale * noise_pred - grad_scale * noise_pred_phi\n"),
+            (
+                "torch.lerp-free sub",
+                "grad_ = torch.sub(noise_pred, noise_pred_phi, alpha=1.0) * grad_scale\n",
+            ),
+        ],
+    },
+}
