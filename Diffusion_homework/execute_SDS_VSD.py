@@ -119,7 +119,7 @@ def distillation_gradient(sd, latents, text_embeddings, settings, generator):
     return vsd_gradient(noise_pred, noise_pred_phi), t
 
 
-def optimize(sd, text_embeddings, settings, log=print):
+def optimize(sd, text_embeddings, settings, log=print, progress=True):
     """Run SDS or VSD for settings.num_steps steps from random latents; return a Result."""
     device = sd.unet.device
     generator = torch.Generator(device).manual_seed(settings.seed)
@@ -137,13 +137,19 @@ def optimize(sd, text_embeddings, settings, log=print):
         lora_params = add_lora(sd.unet, settings.lora_rank)
         phi_optimizer = torch.optim.AdamW(lora_params, lr=settings.phi_lr)
         # float16 gradients of the frozen UNet can underflow: scale the LoRA loss.
-        scaler = torch.amp.GradScaler(device.type, enabled=sd.unet.dtype == torch.float16)
+        scaler = torch.amp.GradScaler(
+            device.type, init_scale=2.0**10, enabled=sd.unet.dtype == torch.float16
+        )
         prompt_embedding = text_embeddings[1:]
 
     pending = {name: [] for name in names}  # losses on the device, read at log steps only
     losses = {name: [] for name in names}
     snapshots = [(0, decode_latents(sd.vae, latents)[0])]
-    bar = tqdm(range(1, settings.num_steps + 1), desc=settings.generation_mode.upper())
+    bar = tqdm(
+        range(1, settings.num_steps + 1),
+        desc=settings.generation_mode.upper(),
+        disable=not progress,
+    )
     for step in bar:
         grad_, t = distillation_gradient(sd, latents, text_embeddings, settings, generator)
         pending[names[0]].append(sds_vsd_step(latents, optimizer, grad_, loss_weights, t))

@@ -97,3 +97,4 @@ def save_lora(unet, path):
     StableDiffusionLoraLoaderMixin.save_lora_weights(
         save_directory=path.parent, unet_lora_layers=state, weight_name=path.name
     )
+    path.chmod(0o644)  # readable like the images next to it
