@@ -176,6 +176,7 @@ hw5_resubmit() {
 #     (#SBATCH --signal) the job resubmits itself (at most MAX_CHAIN jobs in all); after SIGTERM
 #     (scancel, or the time limit) it does not, so `scancel` ends a chain.
 #   anything else: an error; the job fails and nothing is resubmitted.
+# Sets HW5_GAN_DONE=1 when the run is complete (status 0), 0 otherwise.
 # A launcher (torchrun) reports its workers' status 3 as 1; so a non-zero status after SIGUSR1
 # also counts as a stop when a checkpoint newer than the job's start exists under $1 (the outdir).
 hw5_gan_run() {
@@ -192,6 +193,7 @@ hw5_gan_run() {
         *) hw5_die "RESUME must be 'auto' (continue the newest run) or 'new', not '$resume'." ;;
     esac
     hw5_log "chain job $index of at most $max (MAX_CHAIN): $*"
+    HW5_GAN_DONE=0
     local stamp
     stamp="$(mktemp "${TMPDIR:-/tmp}/hw5-start.XXXXXX")"
     local status=0
@@ -205,6 +207,7 @@ hw5_gan_run() {
     case "$status" in
         0)
             hw5_log "training finished (exit status 0): the requested iterations are done; chain ends."
+            HW5_GAN_DONE=1
             return 0
             ;;
         3)

@@ -38,7 +38,7 @@ HANDOUT_COMMANDS = {
 GAN_ITERS = {"gan_part1": 4500, "gan_part2": 4500, "gan_part3": 3000}
 SBATCH_FILES = sorted(SLURM.glob("*.sbatch"))
 SHELL_FILES = [*SBATCH_FILES, *sorted(SLURM.glob("*.sh"))]
-GAN_SCRIPTS = ["gan_part1", "gan_part2", "gan_part3", "gan_multigpu"]
+GAN_SCRIPTS = ["gan_part1", "gan_part2", "gan_part3", "gan_multigpu", "course_checkpoint"]
 
 
 def _ids(paths):
@@ -214,7 +214,13 @@ def test_gan_job_asks_for_the_early_signal_and_chains(name):
     assert "--resume" not in words, "hw5_gan_run adds --resume auto to the jobs that continue a run"
     assert "--iters" in words and words[words.index("--iters") + 1] == "$ITERS"
     text = path.read_text()
-    assert f"hw5_gan_run {name}.sbatch training-runs" in text, "resubmits itself by its own name"
+    assert re.search(rf"hw5_gan_run {name}\.sbatch training-runs(/\w+)? ", text), (
+        "resubmits itself by its own name"
+    )
+    outdir = re.search(r"hw5_gan_run \S+ (\S+)", text).group(1)
+    assert f"--outdir {outdir} " in text, (
+        "hw5_gan_run looks for new checkpoints in train.py's --outdir"
+    )
 
 
 def test_readme_covers_every_script():
@@ -504,6 +510,30 @@ def test_multigpu_job_fails_when_torchrun_fails_without_a_signal(cluster):
     jobs = cluster.run_chain("gan_multigpu", FAKE_EXIT="3")
     assert [j.returncode for j in jobs] == [1], describe(jobs)
     assert cluster.commands("sbatch") == []
+
+
+def test_course_checkpoint_job_trains_from_scratch_and_exports_the_weights(cluster):
+    run = (
+        cluster.repo / "GAN_homework" / "training-runs" / "course" / "00000-dogs-low_shot-r1-noaug"
+    )
+    run.mkdir(parents=True)
+    (run / "checkpoint-010000.pt").touch()
+    jobs = cluster.run_chain("course_checkpoint", FAKE_EXIT="3 3 0", PART=2)
+    assert [j.returncode for j in jobs] == [0, 0, 0], describe(jobs)
+    calls = cluster.training_calls()
+    assert len(calls) == 3 and "--checkpoint_path" not in calls[0] and "--iters 10000" in calls[0]
+    assert "--use_r1_regularization True --use_diffaug False" in calls[0]
+    exports = [c for c in cluster.commands("python") if c.startswith("-m training.checkpoint")]
+    assert exports == [
+        "-m training.checkpoint training-runs/course/00000-dogs-low_shot-r1-noaug/"
+        "checkpoint-010000.pt checkpoint/part2-10K.pkl"
+    ], "exports once, after the last job"
+
+
+def test_course_checkpoint_job_fails_when_the_final_checkpoint_is_missing(cluster):
+    jobs = cluster.run_chain("course_checkpoint", FAKE_EXIT="0", PART=1)
+    assert [j.returncode for j in jobs] == [1]
+    assert "no training-runs/course/*/checkpoint-010000.pt" in jobs[0].stderr
 
 
 def test_job_activates_the_conda_env_and_sets_the_cache(cluster):
