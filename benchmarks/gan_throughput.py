@@ -61,13 +61,13 @@ def measure(cfg_name, data, r1, aug, precision, dist, warmup, iters) -> tuple[fl
     sums = {}
     for _ in range(warmup):
         trainer.train_one_iteration(sums)
-    trainer._sync()
+    trainer.sync()
     if dist.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dist.device)
     start = time.perf_counter()
     for _ in range(iters):
         trainer.train_one_iteration(sums)
-    trainer._sync()
+    trainer.sync()
     seconds = time.perf_counter() - start
     memory = (
         torch.cuda.max_memory_allocated(dist.device) / 2**30 if dist.device.type == "cuda" else None

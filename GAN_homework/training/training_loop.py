@@ -289,7 +289,7 @@ class Trainer:
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
-    def _tick_record(self, sums: dict, iters: int, seconds: float) -> dict:
+    def tick_record(self, sums: dict, iters: int, seconds: float) -> dict:
         """Per-tick statistics; the only place the loop reads values back from the GPU."""
         keys = sorted(sums)
         losses = {}
@@ -314,7 +314,7 @@ class Trainer:
             "losses": losses,
         }
 
-    def _sync(self) -> None:
+    def sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
@@ -372,18 +372,19 @@ def run_training(trainer: Trainer, total_iters: int, snap: int, fresh: bool) -> 
             tick_iters += 1
             progress.update(1)
             stopping = dist.any_rank(stop.reason is not None)
-            done = t.iteration == total_iters
-            if t.iteration % cfg.tick_iters == 0 or done or stopping:
-                t._sync()
-                record = t._tick_record(sums, tick_iters, time.perf_counter() - tick_start)
+            last = t.iteration == total_iters or stopping
+            tick = t.iteration % cfg.tick_iters == 0 or last
+            if tick:
+                t.sync()
+                record = t.tick_record(sums, tick_iters, time.perf_counter() - tick_start)
                 log(format_tick(record, total_iters))
                 if dist.is_main:
                     log.stats(record)
                 sums, tick_iters = {}, 0
-            if t.iteration % snap == 0 or done or stopping:
+            if t.iteration % snap == 0 or last:
                 path = t.snapshot()
                 log(f"saved {grid_name(t.iteration)} and {path.name if path else ''}")
-            if t.iteration % cfg.tick_iters == 0 or done or stopping:
+            if tick:  # the next tick's time starts after this snapshot
                 tick_start = time.perf_counter()
             if stopping:
                 progress.close()
