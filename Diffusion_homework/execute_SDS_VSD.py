@@ -248,7 +248,9 @@ def main(store_dir, model_path, dtype, **options):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = pick_dtype(dtype, device)
     if device.type == "cpu":
-        click.echo("No GPU found: running on the CPU, which takes hours at 512x512.", err=True)
+        click.echo(
+            "No GPU found: running on the CPU (hours for Stable Diffusion at 512x512).", err=True
+        )
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     try:
@@ -273,6 +275,11 @@ def main(store_dir, model_path, dtype, **options):
             folder, [settings.negative_prompt, settings.prompt], device, torch_dtype
         )
         sd = load_stable_diffusion(folder, device, torch_dtype)
+        if sd.scheduler.config.prediction_type != "epsilon":
+            raise click.ClickException(
+                f"Model {model_path} predicts {sd.scheduler.config.prediction_type}, but SDS/VSD "
+                f"here needs a noise (epsilon) prediction model such as {DEFAULT_MODEL}."
+            )
         try:
             latent_size(sd, settings.height, settings.width)
         except ValueError as err:
