@@ -129,7 +129,7 @@ class StyleGAN2Loss:
             loss_Dreal = F.softplus(-real_logits)
             # -------------------------------- END TODO #4 --------------------------------
             loss_Dreal = _batch_mean("loss_Dreal", loss_Dreal, batch_size)
-            (loss_Dgen + loss_Dreal).backward()  # each term is already a mean over its batch
+            ((loss_Dgen + loss_Dreal) * gain).backward()  # each term is a mean over its batch
             return {
                 "Loss/D/loss": (loss_Dgen + loss_Dreal).detach(),
                 "Loss/D/loss_fake": loss_Dgen.detach(),
@@ -154,7 +154,7 @@ class StyleGAN2Loss:
         loss_Dr1 = _batch_mean("loss_Dr1", loss_Dr1, batch_size)
         # real_logits * 0 keeps every D parameter in the graph (needed by distributed training).
         ((real_logits.mean() * 0 + loss_Dr1) * gain).backward()
-        return {"Loss/D/reg": loss_Dr1.detach(), "Loss/scores/real": real_logits.mean().detach()}
+        return {"Loss/D/reg": loss_Dr1.detach()}
 
     def _path_length_regularization(self, gen_z, gain):
         """Path-length regularization of G (StyleGAN2, Section 3.2), on a shrunk batch.
@@ -194,7 +194,9 @@ class StyleGAN2Loss:
 def _batch_mean(name, loss, batch_size):
     """Mean of a per-sample loss ([B] or [B, 1]); a loss that is already a mean passes through."""
     if not torch.is_tensor(loss):
-        raise TypeError(f"{name} must be a tensor that autograd can differentiate, not {type(loss)}.")
+        raise TypeError(
+            f"{name} must be a tensor that autograd can differentiate, not {type(loss)}."
+        )
     if loss.numel() not in (1, batch_size):
         raise ValueError(
             f"{name} has shape {tuple(loss.shape)}: it should hold one value per sample "
