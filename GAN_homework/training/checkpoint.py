@@ -65,6 +65,8 @@ def save_checkpoint(run_dir: Path, state: dict, keep: int = 2) -> Path:
     atomic_write(run_dir / POINTER, lambda f: f.write(path.name.encode() + b"\n"))
     for old in _checkpoints_newest_first(run_dir)[keep:]:
         old.unlink(missing_ok=True)
+    for stale in run_dir.glob(".checkpoint-*.pt.tmp*"):  # left by a writer that was killed
+        stale.unlink(missing_ok=True)
     return path
 
 

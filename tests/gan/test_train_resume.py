@@ -150,6 +150,8 @@ def test_leftovers_of_a_killed_writer_are_skipped(tmp_path):
     )
     path, state = ckpt.find_latest(tmp_path)
     assert path.name == "checkpoint-000008.pt" and state["iteration"] == 8
+    ckpt.save_checkpoint(tmp_path, _state(16))
+    assert not list(tmp_path.glob(".*")), "the next save removes the killed writer's temporary file"
 
 
 def test_only_the_newest_two_checkpoints_are_kept(tmp_path):
