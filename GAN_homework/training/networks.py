@@ -11,6 +11,7 @@ residual blocks that halve the resolution, minibatch standard deviation (ProGAN,
 Channels per resolution: min(channel_base // res, channel_max). Mixed precision: the blocks of the
 `num_fp16_res` highest resolutions run in float16 (channels-last) when the input is on a GPU, with
 activations clamped to +-conv_clamp; everything else, and everything on a CPU, runs in float32.
+The networks pick each block's precision themselves: do not wrap them in torch.autocast.
 """
 
 import math

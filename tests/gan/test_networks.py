@@ -409,3 +409,23 @@ def test_networks_trace_without_graph_breaks_for_torch_compile():
     ):
         explanation = torch._dynamo.explain(fn)(*args, **kwargs)
         assert explanation.graph_break_count == 0, f"{name}: {explanation.break_reasons}"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_low_shot_fp16_blocks_on_gpu_match_fp32_and_support_double_backward():
+    torch.manual_seed(0)
+    G, D = Generator().cuda(), Discriminator().cuda()
+    ws = G.mapping(torch.randn(4, 512, device="cuda"))
+    img = G.synthesis(ws, noise_mode="const")
+    with torch.no_grad():
+        ref = G.synthesis(ws, noise_mode="const", force_fp32=True)
+        assert img.dtype == torch.float32
+        assert (img - ref).norm() / ref.norm() < 0.01
+        torch.testing.assert_close(D(ref), D(ref, force_fp32=True), rtol=0.02, atol=0.02)
+    real = ref.clone().requires_grad_(True)
+    (r1_grads,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+    r1_grads.square().sum().backward()
+    (pl_grads,) = torch.autograd.grad((img * torch.randn_like(img)).sum(), ws, create_graph=True)
+    pl_grads.square().sum().backward()
+    for net in (G, D):
+        assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
