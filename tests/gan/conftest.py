@@ -1,67 +1,12 @@
-"""Helpers of the GAN project tests: tiny generated datasets and train.py runs on CPU."""
+"""Fixtures of the GAN project tests (helpers live in gan_helpers.py)."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
-
-REPO = Path(__file__).resolve().parents[2]
-GAN_DIR = REPO / "GAN_homework"
-
-
-def write_images(folder: Path, count: int = 8, size=32, mode: str = "RGB", suffix=".png", seed=0):
-    """`count` images of soft colored blobs ("dogs"), `size` an int or (width, height)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    w, h = (size, size) if isinstance(size, int) else size
-    yy, xx = np.mgrid[0:h, 0:w] / max(w, h)
-    for i in range(count):
-        cx, cy, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.15, 0.3)
-        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r**2))[..., None]
-        color, background = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-        pixels = (blob * color + (1 - blob) * background).astype(np.uint8)
-        Image.fromarray(pixels).convert(mode).save(folder / f"{i}{suffix}")
-    return folder
-
-
-def env() -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-
-
-def tiny_args(outdir, data, r1=True, aug=True, iters=3, snap=2, *extra) -> list[str]:
-    return [
-        "--outdir", str(outdir), "--data", str(data), "--cfg", "tiny",
-        "--use_r1_regularization", str(r1), "--use_diffaug", str(aug),
-        "--iters", str(iters), "--snap", str(snap), *map(str, extra),
-    ]  # fmt: skip
-
-
-def run_train(args, timeout=180) -> subprocess.CompletedProcess:
-    """python train.py ARGS from GAN_homework, as a student runs it."""
-    return subprocess.run(
-        [sys.executable, "train.py", *args], cwd=GAN_DIR, env=env(), capture_output=True,
-        text=True, timeout=timeout,
-    )  # fmt: skip
-
-
-def start_train(args, log_path=None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "train.py", *args], cwd=GAN_DIR, env=env(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def only_run_dir(outdir: Path) -> Path:
-    runs = [p for p in Path(outdir).iterdir() if p.is_dir()]
-    assert len(runs) == 1, f"expected one run folder in {outdir}, found {runs}"
-    return runs[0]
+from gan_helpers import write_images
 
 
 @pytest.fixture
 def tiny_data(tmp_path) -> Path:
+    """8 generated 32x32 "dog" images in tmp_path/dogs."""
     return write_images(tmp_path / "dogs")

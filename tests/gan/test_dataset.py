@@ -5,7 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from conftest import write_images
+from gan_helpers import write_images
 from PIL import Image
 
 from training.dataset import DatasetError, EndlessSampler, ImageDataset

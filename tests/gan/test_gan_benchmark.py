@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, env
+from gan_helpers import REPO, env
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 from click.testing import CliRunner
-from conftest import only_run_dir, run_train, tiny_args, write_images
+from gan_helpers import only_run_dir, run_train, tiny_args, write_images
 
 from training.checkpoint import load_checkpoint
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import GAN_DIR, env, only_run_dir, tiny_args
+from gan_helpers import GAN_DIR, env, only_run_dir, tiny_args
 
 from training.checkpoint import load_checkpoint
 

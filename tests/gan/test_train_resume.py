@@ -8,7 +8,7 @@ import time
 
 import pytest
 import torch
-from conftest import only_run_dir, run_train, start_train, tiny_args
+from gan_helpers import only_run_dir, run_train, start_train, tiny_args
 
 from training import checkpoint as ckpt
 
