@@ -72,7 +72,7 @@ class MappingNetwork(nn.Module):
     """z -> w: normalize z, then an MLP of `num_layers` leaky-ReLU layers with lr multiplier 0.01.
 
     It tracks the average w (w_avg, an exponential moving average with beta 0.995) for the
-    truncation trick: w' = w_avg + psi * (w - w_avg) (StyleGAN, Sec. 5.1; psi = 0 gives w_avg).
+    truncation trick in W (StyleGAN): w' = w_avg + psi * (w - w_avg); psi = 0 gives w_avg.
     """
 
     def __init__(self, z_dim, w_dim, num_ws, num_layers=2, lr_mul=0.01, w_avg_beta=0.995):

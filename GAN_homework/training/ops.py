@@ -3,8 +3,9 @@
 - Equalized learning rate (ProGAN, Karras et al. 2018, Sec. 4.1): weights are stored with unit
   variance (1 / lr_mul**2 for layers with a learning-rate multiplier) and scaled at run time by
   lr_mul / sqrt(fan_in), so Adam moves every layer at the same relative speed.
-- FIR resampling (StyleGAN2, Karras et al. 2020, App. B; Zhang 2019): up- and down-sampling with
-  the separable low-pass filter [1, 3, 3, 1], done with depthwise conv2d / conv_transpose2d.
+- FIR resampling (StyleGAN, Karras et al. 2019, Sec. 2, after Zhang 2019; kept in StyleGAN2):
+  up- and down-sampling with the separable low-pass filter [1, 3, 3, 1], done with depthwise
+  conv2d / conv_transpose2d.
 - Modulated convolution with weight demodulation (StyleGAN2, Sec. 2.2, Eqs. 1-3).
 
 Every function here is made of ordinary autograd ops, so double backward (R1 and path-length
@@ -80,7 +81,7 @@ class EqualLinear(nn.Module):
 
     The weight is stored as N(0, 1/lr_mul^2) and used as weight * lr_mul / sqrt(in_features), so its
     effective initialization is N(0, 1/in_features) while its effective learning rate is lr * lr_mul.
-    The mapping network uses lr_mul = 0.01 (StyleGAN, Sec. C). The bias is stored as
+    The mapping network uses lr_mul = 0.01 (StyleGAN, App. C). The bias is stored as
     bias_init / lr_mul and used times lr_mul. Style affines ("A" in StyleGAN2, Fig. 2) use bias_init=1
     so that every style starts near 1.
     """
@@ -94,14 +95,14 @@ class EqualLinear(nn.Module):
         self.activation = activation
 
     def forward(self, x):
-        x = F.linear(x, self.weight * self.weight_gain)
-        return bias_act(x, self.bias * self.lr_mul, self.activation)
+        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.lr_mul)
+        return bias_act(x, None, self.activation)
 
 
 class EqualConv2d(nn.Module):
     """Convolution with equalized learning rate, optional FIR 2x down-sampling, leaky ReLU and clamp.
 
-    Down-sampling follows StyleGAN2 (App. B): for a 3x3 kernel the input is low-pass filtered and
+    Down-sampling as in StyleGAN2's discriminator: for a 3x3 kernel the input is low-pass filtered and
     the convolution runs with stride 2; for a 1x1 kernel (the residual skip) the input is filtered
     and subsampled first, which is the same result with fewer multiplications.
     """
@@ -134,7 +135,7 @@ class EqualConv2d(nn.Module):
         elif k == 1:
             x = F.conv2d(downsample2d(x, self.fir), weight)
         else:
-            # Filter with padding (k - 1) // 2 + 1 on each side, then a valid stride-2 conv: H -> H/2.
+            # Filter with padding k // 2 + 1 on each side (H -> H + 1), then a stride-2 conv: H / 2.
             x = F.conv2d(fir_blur(x, self.fir, padding=k // 2 + 1), weight, stride=2)
         return bias_act(x, self.bias, self.activation, gain, self.conv_clamp)
 
