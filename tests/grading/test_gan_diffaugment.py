@@ -12,7 +12,13 @@ import functools
 import pytest
 import torch
 
-from DiffAugment_pytorch import rand_cutout
+
+def rand_cutout(x):
+    """The student's rand_cutout, imported per test so that a broken file fails these tests only."""
+    import DiffAugment_pytorch
+
+    return DiffAugment_pytorch.rand_cutout(x)
+
 
 TODO = "GAN_homework/DiffAugment_pytorch.py#1"
 HEIGHT, WIDTH = 40, 64  # non-square: the box sides are drawn from different ranges
