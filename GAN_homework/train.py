@@ -210,6 +210,8 @@ def main(
                     )
             # the run's identity comes from the checkpoint, so that it continues exactly
             for key in ("batch", "seed", "mirror", "checkpoint_path"):
+                if key != "checkpoint_path" and options[key] != saved[key]:
+                    click.echo(f"note: continuing with the checkpoint's {key}={saved[key]}.")
                 options[key] = saved[key]
         dist = Dist()
         if options["batch"] % dist.world:
