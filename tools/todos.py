@@ -32,10 +32,16 @@ TODOS = [
     Todo("GAN_homework/training/loss.py#4", "A1", "discriminator loss on reals, Eq. (2)"),
     Todo("GAN_homework/training/loss.py#5", "A3", "R1 regularization, Eq. (3)"),
     Todo("GAN_homework/DiffAugment_pytorch.py#1", "A4", "random cutout"),
-    Todo("Diffusion_homework/scheduler/DDPM_scheduler.py#1", "B1", "DDPM alphas and betas, Eqs. (3)-(8)"),
+    Todo(
+        "Diffusion_homework/scheduler/DDPM_scheduler.py#1",
+        "B1",
+        "DDPM alphas and betas, Eqs. (3)-(8)",
+    ),
     Todo("Diffusion_homework/scheduler/DDPM_scheduler.py#2", "B1", "DDPM predicted x0, Eq. (1)"),
     Todo("Diffusion_homework/scheduler/DDPM_scheduler.py#3", "B1", "DDPM previous sample, Eq. (2)"),
-    Todo("Diffusion_homework/scheduler/DDIM_scheduler.py#1", "B2", "DDIM predicted x0, Eqs. (9)-(10)"),
+    Todo(
+        "Diffusion_homework/scheduler/DDIM_scheduler.py#1", "B2", "DDIM predicted x0, Eqs. (9)-(10)"
+    ),
     Todo("Diffusion_homework/scheduler/DDIM_scheduler.py#2", "B2", "DDIM previous sample, Eq. (9)"),
     Todo("Diffusion_homework/scheduler/DDIM_scheduler.py#3", "B4", "DPS update, Eq. (11)"),
     Todo("Diffusion_homework/execute_SDS_VSD.py#1", "B6", "weight the gradient by w(t)"),
