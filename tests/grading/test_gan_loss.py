@@ -4,7 +4,8 @@ Every test runs a real phase of `StyleGAN2Loss.accumulate_gradients` on small de
 stand-ins for G and D (float64, non-square images) and compares the logged loss, the gradient
 that reaches the logits and the gradients that reach the networks' parameters with autograd on
 the reference formulas. A TODO is tested alone: the other TODO blocks of loss.py are replaced by
-reference code first, so a mistake in one block does not cost points on another.
+probes first (arbitrary differentiable stand-ins whose effect the test knows, not answers), so
+a mistake in one block does not cost points on another.
 """
 
 import re
@@ -21,19 +22,19 @@ LOSS_FILE = ROOT / "GAN_homework" / "training" / "loss.py"
 TODO = "GAN_homework/training/loss.py#{}"
 SHAPE = (3, 5, 7)  # C, H, W of the stand-in images: non-square on purpose
 
-REFERENCE_BLOCKS = {
-    1: "loss_Gmain = torch.nn.functional.softplus(-gen_logits)",
-    2: "loss_Dgen = torch.nn.functional.softplus(gen_logits)",
-    3: "correct_input_to_discriminator_in_discriminator_loss = real_img",
-    4: "loss_Dreal = torch.nn.functional.softplus(-real_logits)",
-    5: "loss_Dr1 = r1_grads.square().sum(dim=[1, 2, 3]) * (self.r1_gamma / 2)",
+PROBE_BLOCKS = {
+    1: "loss_Gmain = torch.cos(gen_logits)",
+    2: "loss_Dgen = torch.cos(gen_logits)",
+    3: "correct_input_to_discriminator_in_discriminator_loss = PROBE_IMAGES",
+    4: "loss_Dreal = torch.sin(real_logits)",
+    5: "loss_Dr1 = torch.cos(r1_grads).mean()",
 }
 _BEGIN = re.compile(r"^(\s*)#.*\bBEGIN TODO #(\d+)\b")
 _END = re.compile(r"^\s*#.*\bEND TODO #(\d+)\b")
 
 
 def loss_module(todo):
-    """training/loss.py with every TODO block except #`todo` replaced by its reference code."""
+    """training/loss.py with every TODO block except #`todo` replaced by its probe."""
     lines = LOSS_FILE.read_text().splitlines()
     out, skipping = [], None
     for line in lines:
@@ -44,9 +45,9 @@ def loss_module(todo):
                 skipping = None
             continue
         out.append(line)
-        if begin and int(begin.group(2)) != todo and int(begin.group(2)) in REFERENCE_BLOCKS:
+        if begin and int(begin.group(2)) != todo and int(begin.group(2)) in PROBE_BLOCKS:
             skipping = int(begin.group(2))
-            out.append(begin.group(1) + REFERENCE_BLOCKS[skipping])
+            out.append(begin.group(1) + PROBE_BLOCKS[skipping])
     if skipping is not None:  # damaged markers: grade the file as it is
         out = lines
     module = types.ModuleType(f"graded_loss_todo{todo}")
@@ -151,9 +152,17 @@ def make_setup(batch, seed=0, shape=SHAPE):
     return G, D, real_img, gen_z
 
 
-def make_loss(todo, G, D, **kwargs):
+def probe_images(real_img):
+    """The images that probe #3 hands to D's real term: neither real_img nor G's images."""
+    gen = torch.Generator().manual_seed(999)
+    return torch.rand(real_img.shape, generator=gen, dtype=real_img.dtype) * 2 - 1
+
+
+def make_loss(todo, G, D, real_img, **kwargs):
     kwargs.setdefault("style_mixing_prob", 0.0)  # G(z) deterministic: the reference can redo it
-    return loss_module(todo).StyleGAN2Loss("cpu", G, D, **kwargs)
+    module = loss_module(todo)
+    module.PROBE_IMAGES = probe_images(real_img)
+    return module.StyleGAN2Loss("cpu", G, D, **kwargs)
 
 
 # ---------------------------------------------------------------- checks and messages
@@ -211,7 +220,7 @@ def check_logit_grad(name, got, expected, formula):
 @pytest.mark.parametrize("batch", [1, 3, 5])
 def test_generator_loss_matches_eq1(batch):
     G, D, real_img, gen_z = make_setup(batch)
-    stats = make_loss(1, G, D).accumulate_gradients("Gmain", real_img, gen_z, gain=1)
+    stats = make_loss(1, G, D, real_img).accumulate_gradients("Gmain", real_img, gen_z, gain=1)
 
     logits = D.score(G(gen_z)).detach()
     expected = F.softplus(-logits).mean()
@@ -240,7 +249,7 @@ def test_generator_loss_matches_eq1(batch):
 @pytest.mark.parametrize("batch", [1, 5])
 def test_generator_loss_gradient_reaches_generator(batch):
     G, D, real_img, gen_z = make_setup(batch, seed=1)
-    make_loss(1, G, D).accumulate_gradients("Gmain", real_img, gen_z, gain=1)
+    make_loss(1, G, D, real_img).accumulate_gradients("Gmain", real_img, gen_z, gain=1)
 
     reference = F.softplus(-D.score(G(gen_z))).mean()
     expected = torch.autograd.grad(reference, list(G.parameters()))
@@ -250,21 +259,21 @@ def test_generator_loss_gradient_reaches_generator(batch):
 # ---------------------------------------------------------------- Dmain: TODOs #2, #3, #4
 
 
-def reference_dmain(G, D, real_img, gen_z):
-    """Eq. (2) on the stand-ins: (mean over fakes, mean over reals, D's parameter gradients)."""
-    with torch.no_grad():
-        gen_img = G(gen_z)
-    loss_fake = F.softplus(D.score(gen_img)).mean()
-    loss_real = F.softplus(-D.score(real_img)).mean()
-    grads = torch.autograd.grad(loss_fake + loss_real, list(D.parameters()))
-    return loss_fake.detach(), loss_real.detach(), grads
+def reference_dmain(D, gen_img, fake_term, real_input, real_term):
+    """D's parameter gradients of mean(fake_term(D(gen_img))) + mean(real_term(D(real_input)))."""
+    loss = fake_term(D.score(gen_img)).mean() + real_term(D.score(real_input)).mean()
+    return torch.autograd.grad(loss, list(D.parameters()))
+
+
+def softplus_of_minus(logits):
+    return F.softplus(-logits)
 
 
 @pytest.mark.todo(TODO.format(2))
 @pytest.mark.parametrize("batch", [1, 3, 5])
 def test_discriminator_fake_term_matches_eq2(batch):
     G, D, real_img, gen_z = make_setup(batch)
-    stats = make_loss(2, G, D).accumulate_gradients("Dmain", real_img, gen_z, gain=1)
+    stats = make_loss(2, G, D, real_img).accumulate_gradients("Dmain", real_img, gen_z, gain=1)
 
     logits = D.score(G(gen_z)).detach()
     check_value(
@@ -289,10 +298,11 @@ def test_discriminator_fake_term_matches_eq2(batch):
 @pytest.mark.todo(TODO.format(2))
 def test_discriminator_fake_term_gradient_reaches_discriminator_only():
     G, D, real_img, gen_z = make_setup(5, seed=2)
-    make_loss(2, G, D).accumulate_gradients("Dmain", real_img, gen_z, gain=1)
+    make_loss(2, G, D, real_img).accumulate_gradients("Dmain", real_img, gen_z, gain=1)
 
-    _, _, expected = reference_dmain(G, D, real_img, gen_z)
-    check_param_grads("loss_Dgen + loss_Dreal", D, expected, "D")
+    gen_img = G(gen_z).detach()
+    expected = reference_dmain(D, gen_img, F.softplus, probe_images(real_img), torch.sin)
+    check_param_grads("loss_Dgen", D, expected, "D")
     assert all(p.grad is None or float(p.grad.abs().max()) == 0 for p in G.parameters()), (
         "The discriminator loss changed G's gradients: G is fixed while D learns."
     )
@@ -302,9 +312,9 @@ def test_discriminator_fake_term_gradient_reaches_discriminator_only():
 @pytest.mark.parametrize("batch", [1, 3, 5])
 def test_discriminator_real_term_matches_eq2(batch):
     G, D, real_img, gen_z = make_setup(batch)
-    stats = make_loss(4, G, D).accumulate_gradients("Dmain", real_img, gen_z, gain=1)
+    stats = make_loss(4, G, D, real_img).accumulate_gradients("Dmain", real_img, gen_z, gain=1)
 
-    logits = D.score(real_img).detach()
+    logits = D.score(probe_images(real_img)).detach()
     check_value(
         "loss_Dreal",
         stats["Loss/D/loss_real"],
@@ -327,10 +337,11 @@ def test_discriminator_real_term_matches_eq2(batch):
 @pytest.mark.todo(TODO.format(4))
 def test_discriminator_real_term_gradient_reaches_discriminator():
     G, D, real_img, gen_z = make_setup(5, seed=3)
-    make_loss(4, G, D).accumulate_gradients("Dmain", real_img, gen_z, gain=1)
+    make_loss(4, G, D, real_img).accumulate_gradients("Dmain", real_img, gen_z, gain=1)
 
-    _, _, expected = reference_dmain(G, D, real_img, gen_z)
-    check_param_grads("loss_Dgen + loss_Dreal", D, expected, "D")
+    gen_img = G(gen_z).detach()
+    expected = reference_dmain(D, gen_img, torch.cos, probe_images(real_img), softplus_of_minus)
+    check_param_grads("loss_Dreal", D, expected, "D")
 
 
 def _fake_augment(img, policy="", channels_first=True):
@@ -364,14 +375,14 @@ def check_discriminator_inputs(D, expected_inputs, gen_img, real_img):
 def test_real_term_reads_the_real_images(batch):
     G, D, real_img, gen_z = make_setup(batch, seed=4)
     real_copy = real_img.clone()
-    make_loss(3, G, D).accumulate_gradients("Dmain", real_img, gen_z, gain=1)
+    make_loss(3, G, D, real_img).accumulate_gradients("Dmain", real_img, gen_z, gain=1)
 
     gen_img = G(gen_z).detach()
     check_discriminator_inputs(D, [("fake", gen_img), ("real", real_img)], gen_img, real_img)
     assert torch.equal(real_img, real_copy), (
         "real_img itself was changed: hand D the real images without editing the caller's tensor."
     )
-    _, _, expected = reference_dmain(G, D, real_img, gen_z)
+    expected = reference_dmain(D, gen_img, torch.cos, real_img, torch.sin)
     check_param_grads("the discriminator loss", D, expected, "D")
 
 
@@ -386,19 +397,23 @@ def test_real_term_is_augmented_once_inside_run_D():
     gen_img = G(gen_z).detach()
     expected_inputs = [("fake", _fake_augment(gen_img)), ("real", _fake_augment(real_img))]
     check_discriminator_inputs(D, expected_inputs, gen_img, real_img)
-    fake = F.softplus(D.score(_fake_augment(gen_img))).mean()
-    real = F.softplus(-D.score(_fake_augment(real_img))).mean()
-    expected = torch.autograd.grad(fake + real, list(D.parameters()))
+    expected = reference_dmain(
+        D, _fake_augment(gen_img), torch.cos, _fake_augment(real_img), torch.sin
+    )
     check_param_grads("the discriminator loss", D, expected, "D")
 
 
-def reference_r1(D, real_img, gamma, augment=None):
-    """Eq. (3) on the stand-in D: (batch mean of gamma/2 ||dD(x)/dx||^2, its parameter grads)."""
-    x = real_img.clone().requires_grad_(True)
+def r1_penalty(gamma):
+    """Eq. (3) as a function of the input gradients [B, C, H, W]: the batch mean of gamma/2 ||g||^2."""
+    return lambda grads: (gamma / 2 * grads.pow(2).flatten(1).sum(1)).mean()
+
+
+def reference_r1(D, images, penalty, augment=None):
+    """(penalty of dD(x)/dx at x = images, the input gradients, D's parameter gradients)."""
+    x = images.clone().requires_grad_(True)
     logits = D.score(augment(x) if augment else x)
     (grads,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-    penalty = grads.pow(2).flatten(1).sum(1)  # [B]
-    loss = penalty.mul(gamma / 2).mean()
+    loss = penalty(grads)
     params = list(D.parameters())
     param_grads = torch.autograd.grad(loss, params, allow_unused=True)  # D's last bias: unused
     param_grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, param_grads)]
@@ -419,7 +434,8 @@ def test_r1_reads_the_real_images(augmented):
 
     seen = _fake_augment(real_img) if augmented else real_img
     check_discriminator_inputs(D, [("real", seen)], None, real_img)
-    _, _, expected = reference_r1(D, real_img, 3.0, _fake_augment if augmented else None)
+    probe = lambda grads: torch.cos(grads).mean()  # noqa: E731  (probe #5)
+    _, _, expected = reference_r1(D, real_img, probe, _fake_augment if augmented else None)
     check_param_grads("R1", D, [4 * g for g in expected], "D")
 
 
@@ -430,10 +446,10 @@ def test_r1_reads_the_real_images(augmented):
 @pytest.mark.parametrize(("batch", "gamma"), [(1, 3.0), (3, 3.0), (5, 0.5)])
 def test_r1_penalty_matches_eq3(batch, gamma):
     G, D, real_img, gen_z = make_setup(batch, seed=7)
-    loss = make_loss(5, G, D, r1_gamma=gamma)
+    loss = make_loss(5, G, D, real_img, r1_gamma=gamma)
     stats = loss.accumulate_gradients("Dreg", real_img, gen_z, gain=16)
 
-    expected, grads, _ = reference_r1(D, real_img, gamma)
+    expected, grads, _ = reference_r1(D, probe_images(real_img), r1_penalty(gamma))
     sq = grads.pow(2).flatten(1).sum(1)
     pixels = grads[0].numel()
     check_value(
@@ -461,10 +477,10 @@ def test_r1_penalty_matches_eq3(batch, gamma):
 @pytest.mark.parametrize(("batch", "gamma"), [(1, 3.0), (3, 3.0), (5, 0.5)])
 def test_r1_gradient_reaches_discriminator_with_lazy_gain(batch, gamma):
     G, D, real_img, gen_z = make_setup(batch, seed=8)
-    loss = make_loss(5, G, D, r1_gamma=gamma)
+    loss = make_loss(5, G, D, real_img, r1_gamma=gamma)
     loss.accumulate_gradients("Dreg", real_img, gen_z, gain=16)
 
-    _, _, expected = reference_r1(D, real_img, gamma)
+    _, _, expected = reference_r1(D, probe_images(real_img), r1_penalty(gamma))
     check_param_grads("loss_Dr1", D, [16 * g for g in expected], "D")
 
 
@@ -472,10 +488,10 @@ def test_r1_gradient_reaches_discriminator_with_lazy_gain(batch, gamma):
 def test_r1_on_a_second_image_size():
     shape = (2, 6, 4)
     G, D, real_img, gen_z = make_setup(3, seed=9, shape=shape)
-    loss = make_loss(5, G, D, r1_gamma=3.0)
+    loss = make_loss(5, G, D, real_img, r1_gamma=3.0)
     stats = loss.accumulate_gradients("Dreg", real_img, gen_z, gain=1)
 
-    expected, _, expected_grads = reference_r1(D, real_img, 3.0)
+    expected, _, expected_grads = reference_r1(D, probe_images(real_img), r1_penalty(3.0))
     assert _close(stats["Loss/D/reg"], expected), (
         f"loss_Dr1 is wrong for {shape[1]}x{shape[2]} images with {shape[0]} channels: expected "
         f"{float(expected):.6f}, got {float(stats['Loss/D/reg']):.6f}. Sum the squares over C, H, W."
