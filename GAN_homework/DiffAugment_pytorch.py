@@ -88,7 +88,6 @@ def rand_cutout(x, ratio=0.5):
     Returns a new tensor of x's shape, dtype and device; x itself is not edited.
     """
     batch_size, _, height, width = x.shape
-
     # TODO #1: random cutout (handout Section 6, Task 4). x: [B, C, H, W] (shape, dtype, device
     #   of the result: the same as x); batch_size, height, width are x.shape[0], [2], [3].
     #   For every image b draw its own box:
@@ -101,11 +100,8 @@ def rand_cutout(x, ratio=0.5):
     #   flow back to x (Fig. 5) and leaves the caller's tensor as it was: never assign into x.
     #   Leave the result in x, shape [B, C, H, W]; it is returned after the block.
     # ------------------------------- BEGIN TODO #1 -------------------------------
-    def side_range(size):
-        low = max(1, int(np.ceil(size * ratio / 2)))
-        return low, max(low, int(size * ratio))
-
-    (min_h, max_h), (min_w, max_w) = side_range(height), side_range(width)
+    min_h, max_h = max(1, int(np.ceil(height * ratio / 2))), max(1, int(height * ratio))
+    min_w, max_w = max(1, int(np.ceil(width * ratio / 2))), max(1, int(width * ratio))
     box_h = torch.randint(min_h, max_h + 1, (batch_size, 1, 1), device=x.device)
     box_w = torch.randint(min_w, max_w + 1, (batch_size, 1, 1), device=x.device)
     # floor(u * (n + 1)) with u in [0, 1) is uniform over 0..n: every position inside the image.
