@@ -75,7 +75,7 @@ def _not_found(model: str, reason: str) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"Model '{model}' is not a local folder and could not be loaded from the Hugging Face "
         f"cache {cache} (HF_HOME={hf_home}) or the hub ({reason}); pre-download it on a machine "
-        f"with internet access (e.g. the login node) with `hf download {model}` or "
+        f"with internet access (such as the login node) with `hf download {model}` or "
         f'`python -c "from huggingface_hub import snapshot_download; '
         f"snapshot_download('{model}')\"`, using the same HF_HOME."
     )

@@ -13,17 +13,16 @@ from PIL import Image
 
 
 def to_pil(img) -> Image.Image:
-    """PIL image from a PIL image, a uint8 array [H,W(,C)], or a tensor [C,H,W]/[H,W,C] in [-1, 1]."""
+    """PIL image from a PIL image, a uint8 array [H,W(,C)], or a tensor [C,H,W] or [H,W,C] (H > 4)
+    in [-1, 1]."""
     if isinstance(img, Image.Image):
         return img
     if isinstance(img, torch.Tensor):
         img = img.detach().float().cpu()
         if img.ndim == 4 and img.shape[0] == 1:
             img = img[0]
-        if img.ndim == 3 and img.shape[0] in (1, 3, 4) and img.shape[-1] not in (1, 3, 4):
-            img = img.permute(1, 2, 0)  # [C,H,W] -> [H,W,C]
-        elif img.ndim == 3 and img.shape[0] in (1, 3, 4) and img.shape[0] == img.shape[-1]:
-            img = img.permute(1, 2, 0)  # ambiguous tiny image: torch's [C,H,W] convention
+        if img.ndim == 3 and img.shape[0] in (1, 3, 4):  # [C,H,W] (torch's layout) -> [H,W,C]
+            img = img.permute(1, 2, 0)
         img = ((img.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
     img = np.asarray(img)
     if img.dtype != np.uint8:

@@ -1,0 +1,167 @@
+"""utils.hub (finding a model on disk, in the cache or on the hub) and utils.io (atomic writes)."""
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import constants
+from huggingface_hub.errors import LocalEntryNotFoundError
+from PIL import Image
+
+from utils import hub
+from utils.hub import ModelNotFoundError, resolve_model
+from utils.io import atomic_output_dir, save_image
+
+
+def write_component(folder, weights=True, scheduler=False):
+    folder.mkdir(parents=True, exist_ok=True)
+    if scheduler:
+        (folder / "scheduler_config.json").write_text("{}")
+        return
+    (folder / "config.json").write_text("{}")
+    if weights:
+        (folder / "diffusion_pytorch_model.safetensors").write_bytes(b"weights")
+
+
+def pipeline_folder(root, unet_weights=True):
+    write_component(root / "unet", weights=unet_weights)
+    write_component(root / "scheduler", scheduler=True)
+    return root
+
+
+@pytest.fixture
+def offline_cache(tmp_path, monkeypatch):
+    """An HF cache under tmp_path, with the hub switched off."""
+    cache = tmp_path / "hf" / "hub"
+    cache.mkdir(parents=True)
+    monkeypatch.setattr(constants, "HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "is_offline_mode", lambda: True)
+    return cache
+
+
+def cached_snapshot(cache, repo_id, revision="0123456789abcdef0123456789abcdef01234567"):
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    return repo / "snapshots" / revision
+
+
+def test_local_pipeline_folder(tmp_path):
+    folder = pipeline_folder(tmp_path / "model")
+    assert resolve_model(str(folder), ["unet", "scheduler"]) == str(folder.resolve())
+
+
+def test_local_single_model_folder(tmp_path):
+    write_component(tmp_path / "m")
+    write_component(tmp_path / "m", scheduler=True)
+    assert resolve_model(str(tmp_path / "m"), ["unet", "scheduler"]) == str(
+        (tmp_path / "m").resolve()
+    )
+
+
+@pytest.mark.parametrize("problem", ["no scheduler", "no weights"])
+def test_incomplete_local_folder_is_named(tmp_path, problem):
+    folder = pipeline_folder(tmp_path / "model", unet_weights=problem != "no weights")
+    if problem == "no scheduler":
+        (folder / "scheduler" / "scheduler_config.json").unlink()
+        (folder / "scheduler").rmdir()
+    with pytest.raises(
+        ModelNotFoundError, match="scheduler" if problem == "no scheduler" else "unet"
+    ):
+        resolve_model(str(folder), ["unet", "scheduler"])
+
+
+def test_cached_hub_model_is_found_offline(offline_cache):
+    snapshot = pipeline_folder(cached_snapshot(offline_cache, "org/tiny"))
+    assert resolve_model("org/tiny", ["unet", "scheduler"]) == str(snapshot)
+
+
+def test_missing_hub_model_offline_is_one_sentence(offline_cache):
+    with pytest.raises(ModelNotFoundError) as error:
+        resolve_model("org/absent", ["unet", "scheduler"])
+    message = str(error.value)
+    assert message.count(". ") == 0 and "\n" not in message, "one sentence"
+    for phrase in ("org/absent", str(offline_cache), "HF_HOME", "hf download org/absent",
+                   "snapshot_download('org/absent')", "HF_HUB_OFFLINE"):  # fmt: skip
+        assert phrase in message
+
+
+def test_incomplete_cached_model_offline_names_the_missing_part(offline_cache):
+    snapshot = cached_snapshot(offline_cache, "org/half")
+    write_component(snapshot / "unet")
+    with pytest.raises(ModelNotFoundError, match="lacks scheduler"):
+        resolve_model("org/half", ["unet", "scheduler"])
+
+
+def test_download_falls_back_to_bin_weights_only_where_needed(tmp_path, monkeypatch):
+    monkeypatch.setattr(constants, "is_offline_mode", lambda: False)
+    root = tmp_path / "snapshot"
+    calls = []
+
+    def fake_snapshot_download(repo_id, allow_patterns, local_files_only, **kwargs):
+        calls.append((local_files_only, allow_patterns))
+        if local_files_only:
+            raise LocalEntryNotFoundError("not cached")
+        if len(calls) == 2:  # safetensors round: the unet has only .bin weights
+            write_component(root / "unet", weights=False)
+            write_component(root / "scheduler", scheduler=True)
+        else:
+            (root / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"weights")
+        return str(root)
+
+    monkeypatch.setattr(hub, "snapshot_download", fake_snapshot_download)
+    assert resolve_model("org/old", ["unet", "scheduler"]) == str(root)
+    assert [local for local, _ in calls] == [True, False, False]
+    assert "unet/*.safetensors" in calls[1][1] and "scheduler/*.json" in calls[1][1]
+    assert "unet/*.bin" in calls[2][1] and "scheduler/*.bin" not in calls[2][1]
+
+
+def test_network_failure_is_one_sentence(offline_cache, monkeypatch):
+    monkeypatch.setattr(constants, "is_offline_mode", lambda: False)
+
+    def failing(repo_id, local_files_only, **kwargs):
+        raise (
+            LocalEntryNotFoundError("x") if local_files_only else OSError("network is unreachable")
+        )
+
+    monkeypatch.setattr(hub, "snapshot_download", failing)
+    with pytest.raises(ModelNotFoundError, match="hf download org/x"):
+        resolve_model("org/x", ["unet"])
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        torch.linspace(-1, 1, 3 * 6 * 5).reshape(3, 6, 5),  # [C, H, W]
+        torch.linspace(-1, 1, 3 * 6 * 5).reshape(3, 6, 5).permute(1, 2, 0),  # [H, W, C]
+        Image.new("RGB", (5, 6), (0, 128, 255)),
+        np.full((6, 5, 3), 7, dtype=np.uint8),
+    ],
+)
+def test_save_image_layouts(tmp_path, image):
+    save_image(image, tmp_path / "sub" / "a.png")
+    loaded = Image.open(tmp_path / "sub" / "a.png")
+    assert loaded.size == (5, 6) and loaded.mode == "RGB"
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["a.png"], "no temporary file left"
+
+
+def test_save_image_maps_minus_one_to_black_and_one_to_white(tmp_path):
+    save_image(
+        torch.tensor([-1.0, 0.0, 1.0, 3.0]).view(1, 1, 4).expand(3, 1, 4), tmp_path / "a.png"
+    )
+    assert np.asarray(Image.open(tmp_path / "a.png"))[0, :, 0].tolist() == [0, 128, 255, 255]
+
+
+def test_atomic_output_dir_replaces_only_on_success(tmp_path):
+    final = tmp_path / "results"
+    with atomic_output_dir(final) as tmp:
+        (tmp / "a.txt").write_text("first")
+    assert (final / "a.txt").read_text() == "first"
+    with pytest.raises(RuntimeError), atomic_output_dir(final) as tmp:
+        (tmp / "a.txt").write_text("half")
+        raise RuntimeError("killed")
+    assert (final / "a.txt").read_text() == "first", "a failed run keeps the old results"
+    with atomic_output_dir(final) as tmp:
+        (tmp / "b.txt").write_text("second")
+    assert [p.name for p in final.iterdir()] == ["b.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["results"]
