@@ -301,6 +301,15 @@ def check(root: Path, per_test: float, timeout: float) -> int:
                 if t["name"].startswith(todo + " ") and t["score"] > 0
             ]
             problems[todo].append("starter passes " + ", ".join(passed))
+        path = todo.split("#")[0]
+        for test in solution_results["tests"]:
+            name, _, nodeid = test["name"].partition(" ")
+            test_file = root / "tests" / "grading" / nodeid.split("::")[0]
+            if name == todo and test_file.is_file() and path not in test_file.read_text():
+                problems[todo].append(
+                    f"{test_file.name} does not name {path} (grade.py --only needs it)"
+                )
+                break
         verdict = "ok" if not problems[todo] else "FAIL: " + "; ".join(problems[todo])
         print(
             f"{todo.ljust(width)}   solution {grade._fmt(sol['score'])}/{grade._fmt(sol['max_score'])}"
