@@ -152,7 +152,8 @@ class StyleGAN2Loss:
         loss_Dr1 = r1_grads.square().sum(dim=[1, 2, 3]) * (self.r1_gamma / 2)
         # -------------------------------- END TODO #5 --------------------------------
         loss_Dr1 = _batch_mean("loss_Dr1", loss_Dr1, batch_size)
-        # real_logits * 0 keeps every D parameter in the graph (needed by distributed training).
+        # real_logits * 0: every D parameter gets a gradient (zero where R1 does not reach it),
+        # so that gradients can be averaged over processes parameter by parameter.
         ((real_logits.mean() * 0 + loss_Dr1) * gain).backward()
         return {"Loss/D/reg": loss_Dr1.detach()}
 
@@ -176,7 +177,8 @@ class StyleGAN2Loss:
         self.pl_mean.copy_(pl_mean)
         pl_penalty = (pl_lengths - pl_mean).square()  # [b]
         loss_Gpl = pl_penalty * self.pl_weight
-        # gen_img[:, 0, 0, 0] * 0 keeps every G parameter in the graph (distributed training).
+        # gen_img[:, 0, 0, 0] * 0: every G parameter gets a gradient (zero where the penalty does
+        # not reach it), so that gradients can be averaged over processes parameter by parameter.
         ((gen_img[:, 0, 0, 0] * 0 + loss_Gpl).mean() * gain).backward()
         return {
             "Loss/pl_penalty": pl_penalty.mean().detach(),
