@@ -47,7 +47,7 @@ class DDPMScheduler(HomeworkScheduler):
         self.alphas = 1.0 - self.betas
         # alpha-bar_t = alpha_1 * ... * alpha_t (Eq. (3)); alphas_cumprod[t] is alpha-bar at timestep t.
         self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
-        self.one = torch.tensor(1.0)  # alpha-bar "before" the first timestep: nothing removed yet
+        self.one = torch.tensor(1.0)  # alpha-bar after the last step (prev_t < 0): no noise left
         make_timesteps(timestep_spacing, 1, num_train_timesteps, steps_offset)  # check the spacing
         self.num_inference_steps = None
         self.timesteps = torch.arange(num_train_timesteps - 1, -1, -1)
@@ -93,7 +93,8 @@ class DDPMScheduler(HomeworkScheduler):
         #   (alpha-bar = 1) there. Set these 0-dim tensors:
         #   alpha_prod_t = alpha-bar_t, alpha_prod_t_prev = alpha-bar_{t-1},
         #   beta_prod_t = beta-bar_t (Eq. (5)), beta_prod_t_prev = beta-bar_{t-1} (Eq. (6)),
-        #   current_alpha_t = alpha_t (Eq. (7)), current_beta_t = beta_t (Eq. (8)).
+        #   current_alpha_t = alpha_t (Eq. (7)), current_beta_t = beta_t (Eq. (8)). With fewer than
+        #   1000 steps alpha_t spans prev_t..t, so take it from Eq. (7), not from self.alphas[t].
         # ------------------------------- BEGIN TODO #1 -------------------------------
         alpha_prod_t = self.alphas_cumprod[t]
         alpha_prod_t_prev = self.alphas_cumprod[prev_t] if prev_t >= 0 else self.one
@@ -103,7 +104,8 @@ class DDPMScheduler(HomeworkScheduler):
         current_beta_t = 1 - current_alpha_t
         # -------------------------------- END TODO #1 --------------------------------
 
-        # TODO #2: the predicted clean image, Eq. (1): x_0 = (x_t - sqrt(beta-bar_t) * eps) / sqrt(alpha-bar_t).
+        # TODO #2: the predicted clean image, Eq. (1):
+        #   x_0 = (x_t - sqrt(beta-bar_t) * eps) / sqrt(alpha-bar_t).
         #   x_t = sample, eps = model_output (both [B, C, H, W]); alpha-bar_t, beta-bar_t from TODO #1.
         #   Set pred_original_sample, shape [B, C, H, W]. (It is clipped to [-1, 1] below.)
         # ------------------------------- BEGIN TODO #2 -------------------------------
