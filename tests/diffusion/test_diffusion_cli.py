@@ -13,6 +13,7 @@ import time
 import execute_DDPM_DDIM
 import execute_DPS
 import pytest
+import torch
 from click.testing import CliRunner
 from diffusion_helpers import DIFFUSION_DIR, env, run_script
 from PIL import Image
@@ -178,3 +179,12 @@ def test_killed_run_leaves_the_old_results_and_no_complete_looking_folder(tmp_pa
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == ["DDPM_results"]
     assert (old / "DDPM_generated_image0.png").read_bytes() == b"previous run"
     assert all(".tmp-" in p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+
+
+def test_random_pixel_mask_removes_30_to_70_percent_of_each_image():
+    masks = execute_DPS.random_pixel_mask((6, 3, 20, 30), torch.Generator().manual_seed(0))
+    removed = 1 - masks[:, 0].mean(dim=(1, 2))
+    assert ((removed >= 0.3 - 1e-3) & (removed <= 0.7 + 1e-3)).all(), removed
+    assert len(set(removed.tolist())) > 1, "each image draws its own fraction"
+    assert torch.equal(masks[:, 0], masks[:, 2]), "a pixel is removed in all channels"
+    assert set(masks.unique().tolist()) == {0.0, 1.0}
