@@ -86,7 +86,9 @@ def sds_vsd_step(latents, optimizer, grad_, loss_weights, t):
     # ------------------------------- BEGIN TODO #1 -------------------------------
     grad_ = loss_weights[t].reshape(-1, 1, 1, 1) * grad_
     # -------------------------------- END TODO #1 --------------------------------
-    # The update is provided: a loss whose gradient with respect to the latents is exactly grad_.
+    # Provided: the MSE between x and the fixed target (x - grad_), 0.5 * ||x - (x - grad_)||^2,
+    # has the gradient x - (x - grad_) = grad_ with respect to x = latents (Sec. 7), so
+    # backward() hands grad_ to the optimizer and the step moves the latents against it.
     loss = gradient_to_loss(latents, grad_)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -208,7 +210,13 @@ def save_results(result, store, mode, sd):
     "--generation_mode", type=click.Choice(["sds", "vsd"], case_sensitive=False), required=True
 )
 @click.option("--store_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--guidance_scale", type=float, default=Settings.guidance_scale, show_default=True)
+@click.option(
+    "--guidance_scale",
+    type=float,
+    default=Settings.guidance_scale,
+    show_default=True,
+    help="Classifier-free guidance scale s (the handout also runs SDS at 100).",
+)
 @click.option(
     "--model_path", default=DEFAULT_MODEL, show_default=True, help="Hub id or local folder."
 )
@@ -240,6 +248,7 @@ def save_results(result, store, mode, sd):
     type=click.Choice(["auto", "float16", "bfloat16", "float32"]),
     default="auto",
     show_default=True,
+    help="Of the UNet, VAE and text encoder; auto: float16 on a GPU, float32 on the CPU.",
 )
 def main(store_dir, model_path, dtype, **options):
     """Optimize a Stable Diffusion latent image with SDS or VSD toward the prompt."""
@@ -259,6 +268,8 @@ def main(store_dir, model_path, dtype, **options):
         raise click.ClickException(str(err)) from None
 
     store_dir = Path(store_dir)
+    if store_dir.exists():
+        click.echo(f"{store_dir}/ exists: it is replaced when this run finishes.", err=True)
     with atomic_output_dir(store_dir) as store, open(store / "log.txt", "w") as log_file:
 
         def log(line):
