@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 import torch
 
-from scheduler import DDIMScheduler, DDPMScheduler
+from scheduler.DDIM_scheduler import DDIMScheduler
+from scheduler.DDPM_scheduler import DDPMScheduler
 from utils.hub import ModelNotFoundError
 from utils.io import atomic_output_dir, save_image
 from utils.sampling import (

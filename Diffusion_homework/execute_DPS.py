@@ -15,7 +15,7 @@ import click
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from scheduler import DDIMScheduler
+from scheduler.DDIM_scheduler import DDIMScheduler
 from utils.hub import ModelNotFoundError
 from utils.io import atomic_output_dir, save_image
 from utils.sampling import (

@@ -25,7 +25,8 @@ from diffusers import UNet2DModel  # noqa: E402
 from diffusers.utils.torch_utils import randn_tensor  # noqa: E402
 from execute_DPS import InpaintingOperator  # noqa: E402
 
-from scheduler import DDIMScheduler, DDPMScheduler  # noqa: E402
+from scheduler.DDIM_scheduler import DDIMScheduler  # noqa: E402
+from scheduler.DDPM_scheduler import DDPMScheduler  # noqa: E402
 from utils.sampling import autocast_dtype, dps_inpaint, generate, prepare_unet  # noqa: E402
 
 # google/ddpm-celebahq-256's unet/config.json (the architecture; weights are random here).

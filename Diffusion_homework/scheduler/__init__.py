@@ -1,6 +1,5 @@
-"""The homework's DDPM and DDIM schedulers (diffusers-compatible: from_pretrained, set_timesteps, step)."""
+"""The homework's DDPM and DDIM schedulers (diffusers-compatible: from_pretrained, set_timesteps, step).
 
-from scheduler.DDIM_scheduler import DDIMScheduler
-from scheduler.DDPM_scheduler import DDPMScheduler
-
-__all__ = ["DDIMScheduler", "DDPMScheduler"]
+Import them from their modules (`from scheduler.DDPM_scheduler import DDPMScheduler`), so that an
+error in one file does not stop the other from loading.
+"""

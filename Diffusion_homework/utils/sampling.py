@@ -12,7 +12,8 @@ from diffusers import UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 from tqdm.auto import tqdm
 
-from scheduler import DDIMScheduler, DDPMScheduler
+from scheduler.DDIM_scheduler import DDIMScheduler
+from scheduler.DDPM_scheduler import DDPMScheduler
 from utils.hub import component_subfolder, resolve_model
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

@@ -10,7 +10,8 @@ from diffusers import DDIMScheduler as DiffusersDDIM
 from diffusers import DDPMScheduler as DiffusersDDPM
 from execute_DPS import InpaintingOperator
 
-from scheduler import DDIMScheduler, DDPMScheduler
+from scheduler.DDIM_scheduler import DDIMScheduler
+from scheduler.DDPM_scheduler import DDPMScheduler
 from utils.sampling import dps_inpaint, generate, load_unet_and_scheduler
 
 
