@@ -31,7 +31,7 @@ SCHEDULERS = {"DDPM": (DDPMScheduler, 1000), "DDIM": (DDIMScheduler, 50)}  # cla
 @click.command()
 @click.option(
     "--scheduler_name",
-    type=click.Choice(list(SCHEDULERS)),
+    type=click.Choice(list(SCHEDULERS), case_sensitive=False),
     required=True,
     help="DDPM (Sec. 4) or DDIM (Sec. 5).",
 )
