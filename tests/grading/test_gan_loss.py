@@ -193,10 +193,11 @@ def check_param_grads(name, module, expected, what):
             "(no .detach(), .item(), .data or torch.no_grad())."
         )
     for param_name, g, e in zip([n for n, _ in module.named_parameters()], got, expected):
-        assert torch.allclose(g, e, rtol=1e-6, atol=1e-10), (
-            f"The gradient that {name} sends to {what}.{param_name} differs from the reference "
-            f"(max abs difference {float((g - e).abs().max()):.3g})."
-        )
+        if not torch.allclose(g, e, rtol=1e-6, atol=1e-10):
+            pytest.fail(
+                f"The gradient that {name} sends to {what}.{param_name} differs from the "
+                f"reference (max abs difference {float((g - e).abs().max()):.3g})."
+            )
 
 
 def check_logit_grad(name, got, expected, formula):
@@ -207,10 +208,11 @@ def check_logit_grad(name, got, expected, formula):
         hint = " The sign is flipped."
     elif torch.allclose(ratio, ratio[0].expand_as(ratio)) and len(ratio) > 1:
         hint = f" It is {float(ratio[0]):.3g} times the expected one (a sum instead of a mean?)."
-    assert _close(got, expected), (
-        f"The gradient of {name} with respect to the logits is wrong: expected {formula} per "
-        f"sample.{hint}"
-    )
+    if not _close(got, expected):
+        pytest.fail(
+            f"The gradient of {name} with respect to the logits is wrong: expected {formula} per "
+            f"sample.{hint}"
+        )
 
 
 # ---------------------------------------------------------------- TODO #1: generator loss
