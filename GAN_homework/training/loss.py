@@ -138,8 +138,8 @@ class StyleGAN2Loss:
                 "Loss/scores/real": real_logits.mean().detach(),
             }
 
-        # Dreg: the gradient of D(x) with respect to its input x (create_graph: the penalty on it
-        # is itself differentiated with respect to D's parameters).
+        # Dreg: the gradient of D(x) with respect to x as handed to run_D, i.e. before DiffAugment
+        # (create_graph: the penalty on it is itself differentiated with respect to D's parameters).
         r1_grads = torch.autograd.grad(
             outputs=real_logits.sum(), inputs=real_img_tmp, create_graph=True
         )[0]
