@@ -49,9 +49,8 @@ class StyleGAN2Loss:
     def run_D(self, img):
         """D(T(img)): logits [B, 1], T = DiffAugment with this run's policy (handout Section 6).
 
-        Every image the discriminator sees goes through this one function: generated images in
-        Gmain (G's loss), generated and real images in Dmain, real images in Dreg. So the line
-        below augments all three (Fig. 5) -- and since T is differentiable, G still gets gradients.
+        The handout's extra-credit question asks why augmenting here is enough for the three
+        cases of its Fig. 5.
         """
         if self.diffaug_policy:
             img = DiffAugment(img, policy=self.diffaug_policy)
