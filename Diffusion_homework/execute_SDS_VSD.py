@@ -277,6 +277,7 @@ def main(store_dir, model_path, dtype, **options):
             log_file.flush()
 
         for key, value in {
+            "store_dir": str(store_dir),
             "model_path": model_path,
             "dtype": str(torch_dtype),
             **asdict(settings),
