@@ -292,36 +292,44 @@ def run_pytest(
     per_test: float,
     timeout: float,
     collect_only: bool = False,
+    runner=None,
 ):
-    """Runs the grading tests; returns (records, exit code or None if killed, output tail)."""
+    """Runs the grading tests; returns (records, exit code or None if killed, output tail).
+
+    `runner`, if given, runs pytest instead of a fresh subprocess: an object with
+    `run(args, cwd, env, out_path, timeout) -> exit code or None` (see tests/test_mutants.py).
+    """
     env = dict(os.environ)
     for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
         env.pop(name, None)
     env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.update(PYTHONDONTWRITEBYTECODE="1", HF_HUB_OFFLINE="1", MPLBACKEND="Agg")
-    command = [
-        sys.executable, "-m", "pytest", *_test_targets(tree, only),
+    args = [
+        *_test_targets(tree, only),
         "-p", "tools.grading_plugin", "--grading-log", str(log),
         "-p", "no:cacheprovider", "--continue-on-collection-errors", "-q",
         "--rootdir", str(tree), "--timeout", str(per_test), "--timeout-method", "signal",
     ]  # fmt: skip
     for prefix in only:
-        command += ["--grading-only", prefix]
+        args += ["--grading-only", prefix]
     if collect_only:
-        command.append("--collect-only")
+        args.append("--collect-only")
     out_path = log.with_suffix(".out")
-    with open(out_path, "wb") as out:
-        process = subprocess.Popen(
-            command, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        try:
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            code = None
+    if runner is not None:
+        code = runner.run(args, str(tree), env, str(out_path), timeout)
+    else:
+        with open(out_path, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "pytest", *args], cwd=tree, env=env, stdout=out,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+            try:
+                code = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                code = None
     records = []
     if log.exists():
         for line in log.read_text(encoding="utf-8").splitlines():
@@ -337,7 +345,9 @@ def run_pytest(
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else f"{x:.1f}"
+    """3.0, 2.5, 0.67: points as a grader reads them."""
+    x = round(float(x), 2)
+    return f"{x:.1f}" if x == int(x) else f"{x:.2f}".rstrip("0")
 
 
 def grade(
@@ -347,6 +357,7 @@ def grade(
     per_test: float = 60.0,
     timeout: float = 1200.0,
     keep: Path | None = None,
+    runner=None,
 ) -> dict:
     """Grades a submission; returns Gradescope's results dict plus a "todos" summary."""
     started = time.time()
@@ -382,7 +393,7 @@ def grade(
                     notes.append(f"{rel} is not in the submission: its TODOs score zero.")
         notes += splice_submission(tree, starters, files, sub)
         records, code, tail = run_pytest(
-            work / "tree", work / "grading.jsonl", only, per_test, timeout
+            work / "tree", work / "grading.jsonl", only, per_test, timeout, runner=runner
         )
 
         expected = {r["nodeid"]: r for r in records if r["event"] == "collected"}
@@ -398,7 +409,9 @@ def grade(
             clean = work / "clean"
             copy_grading_tree(root, table, clean)
             starterize_tree(clean, table)
-            more, _, _ = run_pytest(clean, work / "collect.jsonl", only, per_test, timeout, True)
+            more, _, _ = run_pytest(
+                clean, work / "collect.jsonl", only, per_test, timeout, True, runner
+            )
             for r in more:
                 if r["event"] == "collected" and r["nodeid"] not in expected:
                     expected[r["nodeid"]] = r

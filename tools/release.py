@@ -311,10 +311,9 @@ def check(root: Path, per_test: float, timeout: float) -> int:
                 )
                 break
         verdict = "ok" if not problems[todo] else "FAIL: " + "; ".join(problems[todo])
-        print(
-            f"{todo.ljust(width)}   solution {grade._fmt(sol['score'])}/{grade._fmt(sol['max_score'])}"
-            f"   starter {grade._fmt(sta['score'])}/{grade._fmt(sta['max_score'])}   {verdict}"
-        )
+        solution = f"{grade._fmt(sol['score'])}/{grade._fmt(sol['max_score'])}"
+        starter = f"{grade._fmt(sta['score'])}/{grade._fmt(sta['max_score'])}"
+        print(f"{todo.ljust(width)}   solution {solution:<9}   starter {starter:<9}   {verdict}")
     missing = [t.id for t in table.TODOS if t.id not in present]
     if missing:
         print(f"not checked (file not in the tree yet): {', '.join(missing)}")
