@@ -524,6 +524,8 @@ def main(argv=None) -> int:
         "--timeout", type=float, default=1200.0, help="seconds for the whole run (default 1200)"
     )
     args = parser.parse_args(argv)
+    if Path(args.out).is_dir():
+        raise SystemExit(f"--out {args.out} is a folder; pass a file name such as results.json.")
     if args.timeout_per_test <= 0 or args.timeout <= 0:
         raise SystemExit("--timeout-per-test and --timeout must be positive numbers of seconds.")
     results = grade(
