@@ -52,6 +52,7 @@ for line in sys.stdin:
             fd = os.open(job["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
             os.chdir(job["cwd"])
             os.environ.clear()
             os.environ.update(job["env"])
