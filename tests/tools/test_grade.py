@@ -172,3 +172,17 @@ def test_broken_grading_test_file_scores_its_tests_zero(tree, tmp_path):
     assert scores(results) == zero_except(**{"hw/geom/area.py#1": 6.0})
     assert "could not be loaded" in results["output"]
     assert len(results["tests"]) == 5
+
+
+def test_windows_zip_with_crlf_and_backslashes(tree, tmp_path):
+    path = tmp_path / "windows.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for file in (tree / "hw").rglob("*.py"):
+            name = "HW5\\" + file.relative_to(tree).as_posix().replace("/", "\\")
+            archive.writestr(name, "\ufeff" + file.read_text().replace("\n", "\r\n"))
+    assert scores(grade.grade(path, tree)) == FULL
+
+
+def test_out_that_is_a_folder_is_refused(tree, tmp_path):
+    result = run_tool("grade", "--submission", tree, "--tree", tree, "--out", tmp_path)
+    assert result.returncode != 0 and "is a folder" in result.stderr
