@@ -26,6 +26,7 @@ marks to the solution and zero to the starter. One line per TODO; non-zero exit 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -47,6 +48,7 @@ INSTRUCTOR_FLAG = ".instructor-only"
 WALK_SKIP = grade.SKIP_DIRS | {"build", ".whl", ".mypy_cache"}
 GRADING_TOOLS = ("__init__.py", "todos.py", "grade.py", "grading_plugin.py", "markers.py")
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+STARTER_LINT_IGNORES = ["F401", "F821", "F841"]
 
 
 def repo_files(root: Path) -> list[str]:
@@ -92,9 +94,30 @@ def release_files(root: Path) -> list[str]:
     return [n for n in names if not instructor_only(n, flagged)]
 
 
+def starter_lint_config(pyproject: str, blanked: list[str]) -> str:
+    """pyproject.toml for the starter: ruff lets the files with blank TODO blocks be.
+
+    Until a block is filled in, the names it sets are undefined (F821), the names it would read
+    look unused (F841), and so may an import it would use (F401); `make test` lints first, so
+    without this a student could not run the tests of an unfinished tree.
+    """
+    header = "[tool.ruff.lint.per-file-ignores]"
+    entries = "".join(f'"{rel}" = {json.dumps(STARTER_LINT_IGNORES)}\n' for rel in sorted(blanked))
+    if header in pyproject:
+        return pyproject.replace(header + "\n", header + "\n" + entries, 1)
+    return (
+        pyproject.rstrip("\n")
+        + "\n\n# Files whose TODO blocks are still blank.\n"
+        + header
+        + "\n"
+        + entries
+    )
+
+
 def write_starter(root: Path, out: Path, names: list[str] | None = None) -> list[str]:
     """Writes the starter into `out` (an empty or new folder); returns the files written."""
     names = release_files(root) if names is None else names
+    blanked = []
     for rel in names:
         source, target = root / rel, out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +129,11 @@ def write_starter(root: Path, out: Path, names: list[str] | None = None) -> list
                     target.write_text(markers.starterize(text, rel), encoding="utf-8")
                 except markers.MarkerError as error:
                     raise SystemExit(f"Cannot release: damaged TODO markers in {error}.") from None
+                blanked.append(rel)
+    if blanked and "pyproject.toml" in names:
+        pyproject = out / "pyproject.toml"
+        text = pyproject.read_text(encoding="utf-8")
+        pyproject.write_text(starter_lint_config(text, blanked), encoding="utf-8")
     broken = []
     for rel in names:
         if rel.endswith(".py"):
@@ -278,6 +306,16 @@ def check(root: Path, per_test: float, timeout: float) -> int:
         starter = Path(tmp) / "starter"
         write_starter(root, starter, names)
         print(f"starter: {len(names)} files, every Python file compiles")
+        lint = subprocess.run(
+            [sys.executable, "-m", "ruff", "check", "--quiet", "."],
+            cwd=starter,
+            capture_output=True,
+            text=True,
+        )
+        if lint.returncode != 0 and "No module named ruff" not in lint.stderr:
+            print("the starter does not pass `ruff check` (make test lints first):")
+            print(lint.stdout.strip() or lint.stderr.strip())
+            return 1
         solution_results = grade.grade(root, root, per_test=per_test, timeout=timeout)
         starter_results = grade.grade(starter, root, per_test=per_test, timeout=timeout)
 
