@@ -72,41 +72,41 @@ def oracle_setup(batch_size, height=5, width=7, lora=False):
     return sd, clean, embeddings, pattern, lora_offset
 
 
+def check_scaled_difference(gradient, shape, grad_scale, seed, second_name, equation):
+    """gradient(noise_pred, second, grad_scale) must be grad_scale * (noise_pred - second), a new
+    tensor of the latents' shape, leaving both inputs as they were."""
+    noise_pred, second = randn(*shape, seed=seed), randn(*shape, seed=seed + 1)
+    kept = (noise_pred.clone(), second.clone())
+    grad = gradient(noise_pred, second, grad_scale=grad_scale)
+    assert torch.equal(noise_pred, kept[0]) and torch.equal(second, kept[1]), (
+        f"the gradient changed noise_pred or {second_name} in place; compute grad_ as a new tensor"
+    )
+    assert isinstance(grad, torch.Tensor) and grad.shape == noise_pred.shape, (
+        f"grad_ must have the shape of the latents {tuple(noise_pred.shape)}, got "
+        f"{getattr(grad, 'shape', type(grad))}"
+    )
+    expected = grad_scale * (noise_pred - second)
+    if torch.allclose(grad, -expected, atol=1e-6):
+        pytest.fail(f"grad_ has the wrong sign: {equation} uses noise_pred - {second_name}")
+    if torch.allclose(grad, noise_pred - second, atol=1e-6):
+        pytest.fail(f"grad_ ignores grad_scale: expected grad_scale * (noise_pred - {second_name})")
+    assert torch.allclose(grad, expected, atol=1e-6), (
+        f"grad_ is not grad_scale * (noise_pred - {second_name}) for a batch of {shape[0]}, "
+        f"{equation}"
+    )
+
+
 # ----------------------------------------------------------------- utils/sds_vsd_utils.py #1 (SDS)
 
 
 @pytest.mark.todo(SDS_GRAD)
 def test_sds_gradient_is_grad_scale_times_noise_residual():
-    noise_pred, noise = randn(3, 4, 5, 7, seed=10), randn(3, 4, 5, 7, seed=11)
-    kept = (noise_pred.clone(), noise.clone())
-    grad = sds_vsd_utils.sds_gradient(noise_pred, noise, grad_scale=0.37)
-    assert torch.equal(noise_pred, kept[0]) and torch.equal(noise, kept[1]), (
-        "sds_gradient changed noise_pred or noise in place; compute grad_ as a new tensor"
-    )
-    assert isinstance(grad, torch.Tensor) and grad.shape == noise.shape, (
-        f"grad_ must have the shape of the latents {tuple(noise.shape)}, got "
-        f"{getattr(grad, 'shape', type(grad))}"
-    )
-    expected = 0.37 * (noise_pred - noise)
-    if torch.allclose(grad, -expected, atol=1e-6):
-        pytest.fail("grad_ has the wrong sign: Eq. (16) uses eps_hat - eps (noise_pred - noise)")
-    if torch.allclose(grad, noise_pred - noise, atol=1e-6):
-        pytest.fail("grad_ ignores grad_scale: expected grad_scale * (noise_pred - noise)")
-    assert torch.allclose(grad, expected, atol=1e-6), (
-        "grad_ is not grad_scale * (noise_pred - noise), Eq. (16)"
-    )
+    check_scaled_difference(sds_vsd_utils.sds_gradient, (3, 4, 5, 7), 0.37, 10, "noise", "Eq. (16)")
 
 
 @pytest.mark.todo(SDS_GRAD)
 def test_sds_gradient_batch_of_one_and_other_grad_scale():
-    noise_pred, noise = randn(1, 4, 6, 3, seed=12), randn(1, 4, 6, 3, seed=13)
-    grad = sds_vsd_utils.sds_gradient(noise_pred, noise, grad_scale=2.5)
-    assert grad.shape == (1, 4, 6, 3), (
-        f"grad_ must have shape (1, 4, 6, 3), got {tuple(grad.shape)}"
-    )
-    assert torch.allclose(grad, 2.5 * (noise_pred - noise), atol=1e-6), (
-        "grad_ is not grad_scale * (noise_pred - noise) for a batch of one, Eq. (16)"
-    )
+    check_scaled_difference(sds_vsd_utils.sds_gradient, (1, 4, 6, 3), 2.5, 12, "noise", "Eq. (16)")
 
 
 @pytest.mark.todo(SDS_GRAD)
@@ -185,34 +185,15 @@ def test_weights_for_every_timestep_broadcast_over_latents():
 
 @pytest.mark.todo(VSD_GRAD)
 def test_vsd_gradient_is_grad_scale_times_pretrained_minus_lora():
-    noise_pred, noise_pred_phi = randn(3, 4, 5, 7, seed=20), randn(3, 4, 5, 7, seed=21)
-    kept = (noise_pred.clone(), noise_pred_phi.clone())
-    grad = sds_vsd_utils.vsd_gradient(noise_pred, noise_pred_phi, grad_scale=0.37)
-    assert torch.equal(noise_pred, kept[0]) and torch.equal(noise_pred_phi, kept[1]), (
-        "vsd_gradient changed noise_pred or noise_pred_phi in place; compute grad_ as a new tensor"
-    )
-    assert isinstance(grad, torch.Tensor) and grad.shape == noise_pred.shape, (
-        f"grad_ must have the shape of the latents {tuple(noise_pred.shape)}"
-    )
-    expected = 0.37 * (noise_pred - noise_pred_phi)
-    if torch.allclose(grad, -expected, atol=1e-6):
-        pytest.fail("grad_ has the wrong sign: Eq. (17) uses eps_hat - eps_phi")
-    if torch.allclose(grad, noise_pred - noise_pred_phi, atol=1e-6):
-        pytest.fail("grad_ ignores grad_scale: expected grad_scale * (noise_pred - noise_pred_phi)")
-    assert torch.allclose(grad, expected, atol=1e-6), (
-        "grad_ is not grad_scale * (noise_pred - noise_pred_phi), Eq. (17)"
+    check_scaled_difference(
+        sds_vsd_utils.vsd_gradient, (3, 4, 5, 7), 0.37, 20, "noise_pred_phi", "Eq. (17)"
     )
 
 
 @pytest.mark.todo(VSD_GRAD)
 def test_vsd_gradient_batch_of_one_and_other_grad_scale():
-    noise_pred, noise_pred_phi = randn(1, 4, 3, 6, seed=22), randn(1, 4, 3, 6, seed=23)
-    grad = sds_vsd_utils.vsd_gradient(noise_pred, noise_pred_phi, grad_scale=2.5)
-    assert grad.shape == (1, 4, 3, 6), (
-        f"grad_ must have shape (1, 4, 3, 6), got {tuple(grad.shape)}"
-    )
-    assert torch.allclose(grad, 2.5 * (noise_pred - noise_pred_phi), atol=1e-6), (
-        "grad_ is not grad_scale * (noise_pred - noise_pred_phi) for a batch of one, Eq. (17)"
+    check_scaled_difference(
+        sds_vsd_utils.vsd_gradient, (1, 4, 3, 6), 2.5, 22, "noise_pred_phi", "Eq. (17)"
     )
 
 
