@@ -1,68 +1,60 @@
-"""Autograder: scores a student's TODO blocks with the grading tests, one score per TODO.
+"""Autograder: a score per TODO block, decided by a judge that never runs the student's code.
 
     python tools/grade.py --submission hw5.zip --out results.json [--only GAN_homework/ ...]
 
 The submission is a folder or a zip holding the student's files at their repository paths
-(`GAN_homework/training/loss.py`, ...), possibly inside one wrapping folder. Grading:
-1. copies the pristine tree (the homework trees, tests/grading, tests/conftest.py, tools/,
-   pyproject.toml) into a temporary folder and turns it into the starter (every TODO raises
-   NotImplementedError), so a TODO missing from the submission scores zero;
-2. splices each of the student's TODO blocks, found by its marker lines, into that copy.
-   A file whose markers are damaged is taken whole; a file that does not compile is put back
-   to its starter version (only its TODOs are lost). The output says so;
-3. runs `pytest tests/grading` in a subprocess with a time limit per test (pytest-timeout) and
-   one for the whole run; tests that did not report by then score zero;
-4. shares each TODO's points (tools/todos.py) among its tests by their weights and writes
-   Gradescope's results.json, then prints a summary per TODO.
-Exits 0 whenever grading ran, whatever the score.
+(`GAN_homework/training/loss.py`, ...), possibly inside wrapping folders. Grading
+1. reads the submission (`read_submission`): any zip or folder, however broken, gives the files
+   it can and a note for the rest; of two copies of the homework, the one with filled blocks;
+2. builds a solution-free tree: the course tree with every TODO body replaced by the starter's;
+3. runs every TODO's checks (tools/judge.py): the student's block runs as a function, inside the
+   program, in a confined worker process per TODO, and the judge compares its numbers with
+   independent oracles;
+4. scores (`score`: a pure function of the verdicts and tools/todos.py) and writes Gradescope's
+   results.json, every test named after its TODO id, then prints a summary with the reasons.
+Exits 0 whenever grading ran, whatever the score; 2 with one sentence when it could not.
 """
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:
+    # `python tools/grade.py`: run as the module tools.grade, so every module has one name.
+    import os
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    os.execve(
+        sys.executable,
+        [sys.executable, "-m", "tools.grade", *sys.argv[1:]],
+        {**os.environ, "PYTHONPATH": path},
+    )
+
 import argparse
+import contextlib
+import getpass
 import importlib.util
 import json
 import os
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import markers  # noqa: E402
+from tools import markers, sandbox
+from tools.files import write_atomic
+from tools.judge import Judge, Verdict, collect, load_checks
 
-TOOLS_DIR = Path(__file__).resolve().parent
-REPO_ROOT = TOOLS_DIR.parent
-SKIP_DIRS = {
-    "__pycache__",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".ipynb_checkpoints",
-    ".git",
-    ".venv",
-    "venv",
-    "many_shot_dog",
-    "training-runs",
-    "checkpoint",
-    "demo-output",
-    "__MACOSX",
-}
-SKIP_SUFFIXES = {".pyc", ".pkl", ".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".zip"}
+REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_BYTES = 5_000_000
 
 
-def skip_dir(name: str) -> bool:
-    return name in SKIP_DIRS or re.search(r"_results", name) is not None
-
-
 def load_table(root: Path):
-    """The TODO table module of a tree: ROOT/tools/todos.py (TODOS, points)."""
+    """The TODO registry of a course tree: ROOT/tools/todos.py."""
     path = root / "tools" / "todos.py"
     if not path.is_file():
         raise SystemExit(
@@ -75,12 +67,20 @@ def load_table(root: Path):
 
 
 def present_todos(root: Path, table) -> list[str]:
-    """TODO ids of the table whose file exists in the tree."""
+    """TODO ids of the registry whose file exists in the tree."""
     return [t.id for t in table.TODOS if (root / t.path).is_file()]
 
 
 def homework_dirs(table) -> list[str]:
     return sorted({PurePosixPath(t.path).parts[0] for t in table.TODOS})
+
+
+def import_roots(table) -> tuple[str, ...]:
+    return tuple(getattr(table, "IMPORT_ROOTS", homework_dirs(table)))
+
+
+def skip_dir(table, name: str) -> bool:
+    return name in table.SKIP_DIRS or name.endswith("_results") or name.startswith(".")
 
 
 # ----------------------------------------------------------------------------- submissions
@@ -91,257 +91,236 @@ class Submission:
     source: str
     files: dict[str, str] = field(default_factory=dict)  # repo-relative path -> text
     prefix: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 def _decode(data: bytes) -> str:
     return markers.normalize(data.decode("utf-8", errors="replace").lstrip("\ufeff"))
 
 
-def read_submission(path: str | Path, wanted: list[str]) -> Submission:
-    """The wanted repo-relative files of a folder or zip submission (found at any wrapping depth)."""
-    path = Path(path)
-    if not path.exists():
-        raise SystemExit(
-            f"The submission {path} does not exist; pass a folder or a .zip file that holds "
-            "GAN_homework/ and Diffusion_homework/."
-        )
-    if path.is_dir():
-        return _read_folder(path, wanted)
-    if zipfile.is_zipfile(path):
-        try:
-            return _read_zip(path, wanted)
-        except (zipfile.BadZipFile, OSError, RuntimeError) as error:
-            raise SystemExit(
-                f"The zip file {path} cannot be read ({error}); zip it again."
-            ) from None
-    raise SystemExit(
-        f"The submission {path} is neither a folder nor a zip file; pass the folder or the .zip "
-        "that holds GAN_homework/ and Diffusion_homework/."
+def filled_blocks(text: str) -> int:
+    """How many TODO blocks of a file hold code other than the starter's `raise`."""
+    try:
+        blocks = markers.find_blocks(text)
+    except markers.MarkerError:
+        return 1
+    return sum(
+        1 for b in blocks if markers.has_code(b.body) and "raise NotImplementedError(" not in b.body
     )
 
 
-def _best_prefix(names: list[str], wanted: list[str]) -> str:
-    counts: dict[str, int] = {}
+def _choose_copy(candidates: dict[str, dict[str, str]], notes: list[str]) -> tuple[str, dict]:
+    """The copy of the homework to grade: most filled blocks, then most files, then shallowest."""
+    if not candidates:
+        return "", {}
+
+    def rank(prefix):
+        files = candidates[prefix]
+        return (-sum(filled_blocks(t) for t in files.values()), -len(files), len(prefix))
+
+    best = min(candidates, key=rank)
+    others = [p or "the top level" for p in candidates if p != best]
+    if others:
+        notes.append(
+            f"The submission holds more than one copy of the homework (also under "
+            f"{', '.join(others)}); graded the one under {best or 'the top level'}, which has the "
+            "most filled TODO blocks."
+        )
+    elif best:
+        notes.append(f"The submission's files were found under {best}.")
+    return best, candidates[best]
+
+
+def _prefixes(names, wanted: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
     for name in names:
         for want in wanted:
             if name == want or name.endswith("/" + want):
-                prefix = name[: len(name) - len(want)]
-                counts[prefix] = counts.get(prefix, 0) + 1
-    if not counts:
-        return ""
-    return min(counts, key=lambda p: (-counts[p], len(p)))
+                found.setdefault(name[: len(name) - len(want)], []).append(want)
+    return found
 
 
-def _read_zip(path: Path, wanted: list[str]) -> Submission:
+def read_submission(path: str | Path, wanted: list[str]) -> Submission:
+    """The wanted repo-relative files of a folder or zip submission. Never raises for a broken
+    submission: what cannot be read becomes a note, and grading goes on with the rest."""
+    path = Path(path)
     sub = Submission(str(path))
-    with zipfile.ZipFile(path) as archive:
-        members = {}
-        for info in archive.infolist():
-            name = info.filename.replace("\\", "/").lstrip("./")
-            if info.is_dir() or name.startswith("__MACOSX/") or "/__MACOSX/" in name:
-                continue
-            members[name] = info
-        sub.prefix = _best_prefix(list(members), wanted)
-        for want in wanted:
-            info = members.get(sub.prefix + want)
-            if info is not None and info.file_size <= MAX_FILE_BYTES:
-                sub.files[want] = _decode(archive.read(info))
+    if path.is_dir():
+        _read_folder(path, wanted, sub)
+    elif path.is_file() and zipfile.is_zipfile(path):
+        _read_zip(path, wanted, sub)
+    elif path.exists():
+        sub.notes.append(
+            f"The submission {path.name} is neither a folder nor a zip file: every TODO scores zero."
+        )
     return sub
 
 
-def _read_folder(path: Path, wanted: list[str]) -> Submission:
-    sub = Submission(str(path))
-    # shallowest folder (depth <= 2) holding the most wanted files
-    frontier, best, best_count = [path], path, 0
-    for _ in range(3):
-        next_frontier = []
-        for folder in frontier:
-            count = sum((folder / want).is_file() for want in wanted)
-            if count > best_count:
-                best, best_count = folder, count
+def _read_zip(path: Path, wanted: list[str], sub: Submission) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {}
+            for info in archive.infolist():
+                name = info.filename.replace("\\", "/").lstrip("./")
+                if info.is_dir() or "__MACOSX/" in f"/{name}":
+                    continue
+                members[name] = info
+            candidates: dict[str, dict[str, str]] = {}
+            for prefix, files in _prefixes(members, wanted).items():
+                for want in files:
+                    info = members[prefix + want]
+                    if info.file_size > MAX_FILE_BYTES:
+                        sub.notes.append(f"{prefix + want} is larger than 5 MB and was not read.")
+                        continue
+                    try:
+                        text = _decode(archive.read(info))
+                    except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError, EOFError,
+                            NotImplementedError, ValueError) as error:  # fmt: skip
+                        sub.notes.append(
+                            f"{prefix + want} could not be read from the zip "
+                            f"({type(error).__name__}); its TODOs score zero."
+                        )
+                        continue
+                    candidates.setdefault(prefix, {})[want] = text
+    except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError, EOFError, ValueError) as error:
+        sub.notes.append(
+            f"The zip file {path.name} cannot be read ({type(error).__name__}); zip the homework "
+            "again: every TODO scores zero."
+        )
+        return
+    sub.prefix, sub.files = _choose_copy(candidates, sub.notes)
+
+
+def _read_folder(path: Path, wanted: list[str], sub: Submission) -> None:
+    """Walks the folder without following links; a file that is a link is read only if it
+    leads to a file inside the submission."""
+    top = path.resolve()
+    names = []
+    for folder, dirs, files in os.walk(path, followlinks=False):
+        dirs[:] = [
+            d for d in dirs if not d.startswith(".") and d not in {"__pycache__", "__MACOSX"}
+        ]
+        for name in files:
+            names.append(Path(folder, name).relative_to(path).as_posix())
+    candidates: dict[str, dict[str, str]] = {}
+    for prefix, files in _prefixes(names, wanted).items():
+        for want in files:
+            file = path / (prefix + want)
             try:
-                children = sorted(c for c in folder.iterdir() if c.is_dir())
-            except OSError:
-                children = []
-            next_frontier += [
-                c for c in children if not skip_dir(c.name) and not c.name.startswith(".")
-            ]
-        frontier = next_frontier
-    if best_count == 0:
-        zips = sorted(path.glob("*.zip"))
-        if len(zips) == 1 and zipfile.is_zipfile(zips[0]):  # e.g. Gradescope's upload folder
-            return _read_zip(zips[0], wanted)
-    sub.prefix = best.relative_to(path).as_posix() + "/" if best != path else ""
-    for want in wanted:
-        file = best / want
-        if file.is_file() and file.stat().st_size <= MAX_FILE_BYTES:
-            sub.files[want] = _decode(file.read_bytes())
-    return sub
+                real = file.resolve()
+                if not real.is_relative_to(top) or not real.is_file():
+                    sub.notes.append(f"{prefix + want} is a link out of the submission; not read.")
+                    continue
+                if real.stat().st_size > MAX_FILE_BYTES:
+                    sub.notes.append(f"{prefix + want} is larger than 5 MB and was not read.")
+                    continue
+                candidates.setdefault(prefix, {})[want] = _decode(real.read_bytes())
+            except OSError as error:
+                sub.notes.append(f"{prefix + want} could not be read ({error.strerror}).")
+    if not candidates:
+        zips = sorted(p for p in path.iterdir() if p.suffix == ".zip" and p.is_file())
+        if len(zips) == 1:  # e.g. Gradescope's upload folder holding the student's zip
+            _read_zip(zips[0], wanted, sub)
+            return
+    sub.prefix, sub.files = _choose_copy(candidates, sub.notes)
 
 
 # ----------------------------------------------------------------------------- the graded tree
 
 
-def _ignore(folder, names):
-    return [
-        n
-        for n in names
-        if (skip_dir(n) and os.path.isdir(os.path.join(folder, n)))
-        or os.path.splitext(n)[1] in SKIP_SUFFIXES
-    ]
+def solution_free_tree(root: Path, table, dest: Path) -> None:
+    """The course tree's homework folders, tools/ and tests/grading/ with every TODO body
+    replaced by the starter's `raise`: what workers see, and what checks are loaded from."""
 
+    def ignore(folder, names):
+        return [
+            n
+            for n in names
+            if (os.path.isdir(os.path.join(folder, n)) and skip_dir(table, n))
+            or os.path.splitext(n)[1] in table.SKIP_SUFFIXES
+            or os.path.islink(os.path.join(folder, n))
+        ]
 
-def copy_grading_tree(root: Path, table, dest: Path) -> None:
-    """Copies what grading needs from the pristine tree, and this tool's plugin."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in homework_dirs(table):
+    for name in (*homework_dirs(table), "tools", "tests/grading"):
         if (root / name).is_dir():
-            shutil.copytree(root / name, dest / name, ignore=_ignore)
-    if (root / "tests" / "grading").is_dir():
-        shutil.copytree(root / "tests" / "grading", dest / "tests" / "grading", ignore=_ignore)
-    (dest / "tests").mkdir(exist_ok=True)
-    for name in ("tests/conftest.py", "pyproject.toml"):
-        if (root / name).is_file():
-            shutil.copy2(root / name, dest / name)
-    (dest / "tools").mkdir(exist_ok=True)
-    for file in (root / "tools").glob("*.py"):
-        shutil.copy2(file, dest / "tools" / file.name)
-    for name in ("__init__.py", "markers.py", "grading_plugin.py"):
-        if not (dest / "tools" / name).exists() or name == "grading_plugin.py":
-            shutil.copy2(TOOLS_DIR / name, dest / "tools" / name)
-
-
-def starterize_tree(tree: Path, table) -> dict[str, str]:
-    """Replaces every TODO body under the homework trees; returns {relpath: starter text}."""
-    starters = {}
-    for name in homework_dirs(table):
-        for file in sorted((tree / name).rglob("*.py")) if (tree / name).is_dir() else []:
-            text = file.read_text(encoding="utf-8")
-            if "TODO #" not in text or not markers.has_markers(text):
-                continue
-            rel = file.relative_to(tree).as_posix()
-            try:
-                starter = markers.starterize(text, rel)
-            except markers.MarkerError as error:
-                raise SystemExit(f"The pristine tree has damaged TODO markers: {error}.") from None
-            file.write_text(starter, encoding="utf-8")
-            starters[rel] = starter
-    return starters
-
-
-def splice_submission(tree: Path, starters: dict[str, str], files: list[str], sub: Submission):
-    """Writes the student's blocks into the starter tree; returns notes for the output."""
-    notes = []
-    for rel in files:
-        starter = starters.get(rel)
-        if starter is None or rel not in sub.files:
+            shutil.copytree(root / name, dest / name, ignore=ignore)
+    for file in sorted(dest.rglob("*.py")):
+        text = file.read_text(encoding="utf-8", errors="replace")
+        if not markers.has_markers(text):
             continue
-        student = sub.files[rel]
-        expected = set(markers.blocks_by_number(starter, rel))
+        rel = file.relative_to(dest).as_posix()
         try:
-            blocks = markers.blocks_by_number(student, rel)
+            file.write_text(markers.starterize(text, rel), encoding="utf-8")
+        except markers.MarkerError as error:
+            raise SystemExit(f"The course tree has damaged TODO markers: {error}.") from None
+    for folder in [dest, *[p for p in dest.rglob("*") if p.is_dir()]]:
+        folder.chmod(0o755)
+    for file in dest.rglob("*"):
+        if file.is_file():
+            file.chmod(0o644)
+
+
+def student_blocks(todos, sub: Submission, starters: dict[str, str]):
+    """{todo id: (body, whole file or None, note or None)} for the graded TODOs whose file the
+    submission has."""
+    found, notes = {}, []
+    for path in sorted({t.path for t in todos}):
+        text = sub.files.get(path)
+        if text is None:
+            continue
+        expected = set(markers.blocks_by_number(starters[path], path))
+        try:
+            blocks = markers.blocks_by_number(text, path)
             if set(blocks) != expected:
                 raise markers.MarkerError(
-                    f"{rel}: the file has TODO blocks {sorted(blocks)} but should have {sorted(expected)}"
+                    f"the file has TODO blocks {sorted(blocks)} but should have {sorted(expected)}"
                 )
-            text = markers.splice(starter, blocks, rel)
         except markers.MarkerError as error:
-            text = student
-            notes.append(f"Damaged TODO markers ({error}): {rel} was graded as a whole file.")
-        try:
-            compile(text, rel, "exec")
-        except (SyntaxError, ValueError) as error:
-            line = getattr(error, "lineno", None)
-            where = f" at line {line}" if line else ""
-            numbers = ", ".join(f"#{n}" for n in sorted(expected))
-            notes.append(
-                f"{rel} does not compile ({type(error).__name__}{where}: "
-                f"{getattr(error, 'msg', error)}): its TODOs {numbers} score zero."
-            )
-            text = starter
-        (tree / rel).write_text(text, encoding="utf-8")
-    return notes
-
-
-# ----------------------------------------------------------------------------- running pytest
-
-
-def _test_targets(tree: Path, only: list[str]) -> list[str]:
-    """Grading test files that name the file of an --only prefix (all of them if none does).
-
-    A grading test file names the path of its TODO's file literally (e.g. in its TODO id), so
-    files that do not can be skipped without importing them; the plugin then selects the tests
-    by their TODO markers exactly.
-    """
-    needles = {prefix.split("#")[0] for prefix in only}
-    if needles:
-        hits = [
-            f.relative_to(tree).as_posix()
-            for f in sorted((tree / "tests" / "grading").glob("test_*.py"))
-            if any(n in f.read_text(encoding="utf-8", errors="replace") for n in needles)
-        ]
-        if hits:
-            return hits
-    return ["tests/grading"]
-
-
-def run_pytest(
-    tree: Path,
-    log: Path,
-    only: list[str],
-    per_test: float,
-    timeout: float,
-    collect_only: bool = False,
-    runner=None,
-):
-    """Runs the grading tests; returns (records, exit code or None if killed, output tail).
-
-    `runner`, if given, runs pytest instead of a fresh subprocess: an object with
-    `run(args, cwd, env, out_path, timeout) -> exit code or None` (see tests/test_mutants.py).
-    """
-    env = dict(os.environ)
-    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
-        env.pop(name, None)
-    env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env.update(PYTHONDONTWRITEBYTECODE="1", HF_HUB_OFFLINE="1", MPLBACKEND="Agg")
-    args = [
-        *_test_targets(tree, only),
-        "-p", "tools.grading_plugin", "--grading-log", str(log),
-        "-p", "no:cacheprovider", "--continue-on-collection-errors", "-q",
-        "--rootdir", str(tree), "--timeout", str(per_test), "--timeout-method", "signal",
-    ]  # fmt: skip
-    for prefix in only:
-        args += ["--grading-only", prefix]
-    if collect_only:
-        args.append("--collect-only")
-    out_path = log.with_suffix(".out")
-    if runner is not None:
-        code = runner.run(args, str(tree), env, str(out_path), timeout)
-    else:
-        with open(out_path, "wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "pytest", *args], cwd=tree, env=env, stdout=out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-            try:
-                code = process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                code = None
-    records = []
-    if log.exists():
-        for line in log.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass  # a line cut short by a kill
-    tail = "\n".join(out_path.read_text(errors="replace").splitlines()[-30:])
-    return records, code, tail
+            notes.append(f"Damaged TODO markers ({error}): {path} was graded as a whole file.")
+            for todo in todos:
+                if todo.path == path:
+                    found[todo.id] = (None, text)
+            continue
+        for todo in todos:
+            if todo.path == path:
+                found[todo.id] = (blocks[todo.number].body, None)
+    return found, notes
 
 
 # ----------------------------------------------------------------------------- scoring
+
+
+def score(table, todos: list[str], verdicts: dict[str, list[Verdict]]) -> tuple[list, dict]:
+    """Gradescope test entries and a per-TODO summary from the verdicts: each TODO's points
+    shared among its checks by their weights."""
+    tests, summary = [], {}
+    for todo in todos:
+        points = float(table.points(todo))
+        mine = verdicts.get(todo, [])
+        total_weight = sum(v.check.weight for v in mine) or 1.0
+        entry = {"score": 0.0, "max_score": points, "passed": 0, "tests": len(mine), "failed": []}
+        for v in mine:
+            max_score = points * v.check.weight / total_weight
+            earned = max_score if v.passed else 0.0
+            entry["score"] += earned
+            entry["passed"] += int(v.passed)
+            if not v.passed:
+                entry["failed"].append(v.message.splitlines()[0] if v.message else "failed")
+            tests.append(_test_entry(f"{todo} {v.check.name}", earned, max_score, v.message))
+        summary[todo] = entry
+    return tests, summary
+
+
+def _test_entry(name: str, earned: float, max_score: float, output: str) -> dict:
+    return {
+        "name": name,
+        "score": round(earned, 4),
+        "max_score": round(max_score, 4),
+        "status": "passed" if earned >= max_score > 0 else "failed",
+        "output": output,
+        "visibility": "visible",
+    }
 
 
 def _fmt(x: float) -> str:
@@ -350,16 +329,61 @@ def _fmt(x: float) -> str:
     return f"{x:.1f}" if x == int(x) else f"{x:.2f}".rstrip("0")
 
 
+# ----------------------------------------------------------------------------- grading
+
+
+@dataclass
+class GradingSession:
+    table: object
+    tree: Path
+    checks: dict
+    judge: Judge
+
+    def run(self, todo, body, source=None) -> list[Verdict]:
+        return self.judge.run(todo, self.table, self.checks[todo.id], body, source)
+
+
+@contextlib.contextmanager
+def grading_session(root: Path, table, todos, limits: sandbox.Limits | None = None):
+    """A solution-free tree, the checks of `todos`, and a judge, removed again on exit."""
+    work = Path(tempfile.mkdtemp(prefix="hw5-grade-"))
+    work.chmod(0o755)
+    try:
+        tree = work / "tree"
+        solution_free_tree(root, table, tree)
+        modules = {t.checks: load_checks(tree, t.checks) for t in todos}
+        checks = {t.id: [c for c in collect(modules[t.checks]) if c.todo == t.id] for t in todos}
+        scratch = work / "scratch"
+        scratch.mkdir(mode=0o711)
+        judge = Judge(tree, import_roots(table), limits or sandbox.Limits(),
+                      tuple(getattr(table, "PRELOAD", ())), scratch)  # fmt: skip
+        with judge:
+            yield GradingSession(table, tree, checks, judge)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def grade_bodies(bodies: dict[str, str], root: Path = REPO_ROOT, session=None) -> dict:
+    """Scores of given block bodies ({TODO id: code at any indentation}), as grade() would give
+    them: for the mutant tables. Returns grade()'s "todos" summary for those TODOs."""
+    root = Path(root).resolve()
+    table = load_table(root)
+    todos = [table.BY_ID[t] for t in bodies]
+    if session is None:
+        with grading_session(root, table, todos) as session:
+            return grade_bodies(bodies, root, session)
+    verdicts = {t.id: session.run(t, bodies[t.id]) for t in todos}
+    return score(table, [t.id for t in todos], verdicts)[1]
+
+
 def grade(
     submission: str | Path,
     root: Path = REPO_ROOT,
     only: list[str] | None = None,
-    per_test: float = 60.0,
-    timeout: float = 1200.0,
-    keep: Path | None = None,
-    runner=None,
+    limits: sandbox.Limits | None = None,
 ) -> dict:
-    """Grades a submission; returns Gradescope's results dict plus a "todos" summary."""
+    """Grades a submission; returns Gradescope's results dict plus a "todos" summary.
+    Raises judge.HarnessError when the grading set-up itself is broken."""
     started = time.time()
     root = Path(root).resolve()
     table = load_table(root)
@@ -370,95 +394,46 @@ def grade(
             raise SystemExit(
                 f"--only {prefix} matches no TODO id of {root / 'tools' / 'todos.py'} whose file exists."
             )
-    graded = [t for t in present if not only or any(t.startswith(p) for p in only)]
-    files = sorted({t.split("#")[0] for t in present})
-    sub = read_submission(submission, files)
-
-    notes = []
-    work = Path(tempfile.mkdtemp(prefix="hw5-grade-"))
-    try:
-        tree = work / "tree"
-        copy_grading_tree(root, table, tree)
-        starters = starterize_tree(tree, table)
-        if not sub.files:
-            notes.append(
-                f"No homework files were found in the submission (expected files such as "
-                f"{files[0] if files else 'GAN_homework/...'}): every TODO scores zero."
-            )
-        else:
-            if sub.prefix:
-                notes.append(f"The submission's files were found under {sub.prefix}.")
-            for rel in files:
-                if rel not in sub.files:
-                    notes.append(f"{rel} is not in the submission: its TODOs score zero.")
-        notes += splice_submission(tree, starters, files, sub)
-        records, code, tail = run_pytest(
-            work / "tree", work / "grading.jsonl", only, per_test, timeout, runner=runner
+    graded = [
+        t
+        for t in table.TODOS
+        if t.id in present and (not only or any(t.id.startswith(p) for p in only))
+    ]
+    files = sorted({t.path for t in table.TODOS if t.id in present})
+    if not Path(submission).exists():
+        raise SystemExit(
+            f"The submission {submission} does not exist; pass a folder or a .zip file that holds "
+            f"{' and '.join(d + '/' for d in homework_dirs(table))}."
         )
+    sub = read_submission(submission, files)
+    notes = list(sub.notes)
+    if not sub.files:
+        notes.append(
+            f"No homework files were found in the submission (expected files such as "
+            f"{files[0] if files else 'GAN_homework/...'}): every TODO scores zero."
+        )
+    else:
+        for rel in files:
+            if rel not in sub.files and any(t.path == rel for t in graded):
+                notes.append(f"{rel} is not in the submission: its TODOs score zero.")
 
-        expected = {r["nodeid"]: r for r in records if r["event"] == "collected"}
-        loaded = set(expected)
-        results = {r["nodeid"]: r for r in records if r["event"] == "result"}
-        collect_errors = [r for r in records if r["event"] == "collect_error"]
-        if collect_errors:
-            for error in collect_errors:
-                notes.append(
-                    f"Grading tests in {error['nodeid']} could not be loaded:\n{error['message']}"
-                )
-            # the full list of tests, from the starter tree that always imports
-            clean = work / "clean"
-            copy_grading_tree(root, table, clean)
-            starterize_tree(clean, table)
-            more, _, _ = run_pytest(
-                clean, work / "collect.jsonl", only, per_test, timeout, True, runner
-            )
-            for r in more:
-                if r["event"] == "collected" and r["nodeid"] not in expected:
-                    expected[r["nodeid"]] = r
-        if code is None:
-            notes.append(f"Grading stopped at the overall time limit of {_fmt(timeout)} s.")
-        elif code not in (0, 1):
-            notes.append(f"pytest ended with exit code {code}:\n{tail}")
-        if keep is not None:
-            shutil.copytree(tree, keep, dirs_exist_ok=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    verdicts: dict[str, list[Verdict]] = {}
+    with grading_session(root, table, graded, limits) as session:
+        starters = {p: (session.tree / p).read_text(encoding="utf-8") for p in files}
+        blocks, marker_notes = student_blocks(graded, sub, starters)
+        notes += marker_notes
+        for todo in graded:
+            if todo.id not in blocks:
+                verdicts[todo.id] = [
+                    Verdict(c, False, f"not run: {todo.path} is not in the submission", 0.0)
+                    for c in session.checks[todo.id]
+                ]
+                continue
+            verdicts[todo.id] = session.run(todo, *blocks[todo.id])
 
-    tests, todos = [], {}
-    for todo in graded:
-        points = float(table.points(todo))
-        mine = [n for n, r in expected.items() if r.get("todo") == todo]
-        total_weight = sum(float(expected[n]["weight"]) for n in mine) or 1.0
-        summary = {"score": 0.0, "max_score": points, "passed": 0, "tests": len(mine)}
-        todos[todo] = summary
-        if not mine:
-            reason = "no grading test of this TODO ran"
-            if collect_errors:
-                reason += " (a grading test file could not be loaded; see the output above)"
-            tests.append(_test_entry(f"{todo} (no test)", 0.0, points, reason))
-            continue
-        for nodeid in mine:
-            max_score = points * float(expected[nodeid]["weight"]) / total_weight
-            result = results.get(nodeid)
-            if result is None:
-                if code is None:
-                    message = f"not run: grading hit the overall time limit of {_fmt(timeout)} s"
-                elif nodeid not in loaded:
-                    message = "not run: its test file could not be loaded (see the output above)"
-                else:
-                    message = f"not run: the test process ended early (exit code {code})"
-                passed = False
-            else:
-                passed = result["outcome"] == "passed"
-                message = "passed" if passed else f"{result['outcome']}: {result['message']}"
-            score = max_score if passed else 0.0
-            summary["score"] += score
-            summary["passed"] += int(passed)
-            name = f"{todo} {nodeid.removeprefix('tests/grading/')}"
-            tests.append(_test_entry(name, score, max_score, message))
-
-    total = sum(s["score"] for s in todos.values())
-    maximum = sum(s["max_score"] for s in todos.values())
+    tests, summary = score(table, [t.id for t in graded], verdicts)
+    total = sum(s["score"] for s in summary.values())
+    maximum = sum(s["max_score"] for s in summary.values())
     header = f"Score {_fmt(total)} / {_fmt(maximum)} over {len(graded)} TODO blocks."
     return {
         "score": round(total, 4),
@@ -467,28 +442,21 @@ def grade(
         "visibility": "visible",
         "stdout_visibility": "visible",
         "tests": tests,
-        "todos": todos,
-    }
-
-
-def _test_entry(name: str, score: float, max_score: float, output: str) -> dict:
-    return {
-        "name": name,
-        "score": round(score, 4),
-        "max_score": round(max_score, 4),
-        "status": "passed" if score >= max_score > 0 else "failed",
-        "output": output,
-        "visibility": "visible",
+        "todos": summary,
     }
 
 
 def summary_table(results: dict) -> str:
+    """The console summary: a line per TODO, and under each that lost points the first line of
+    each failing check's message."""
     todos = results["todos"]
     width = max([len(t) for t in todos] + [10])
-    lines = [f"{'TODO'.ljust(width)}  {'score':>13}  tests passed"]
+    lines = [f"{'TODO'.ljust(width)}  {'score':>13}  checks passed"]
     for todo, s in todos.items():
-        score = f"{_fmt(s['score'])}/{_fmt(s['max_score'])}"
-        lines.append(f"{todo.ljust(width)}  {score:>13}  {s['passed']}/{s['tests']}")
+        points = f"{_fmt(s['score'])}/{_fmt(s['max_score'])}"
+        lines.append(f"{todo.ljust(width)}  {points:>13}  {s['passed']}/{s['tests']}")
+        for reason in dict.fromkeys(s.get("failed", [])):
+            lines.append(f"    - {reason[:160]}")
     lines.append(results["output"])
     return "\n".join(lines)
 
@@ -499,11 +467,16 @@ def gradescope(results: dict) -> dict:
 
 
 def write_json(path: Path, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(Path(path), (json.dumps(data, indent=2) + "\n").encode())
+
+
+def trust_note() -> str | None:
+    if sandbox.running_as_root():
+        return None
+    return (
+        f"note: grading as {getpass.getuser()}, not root: a submission's code can read what this "
+        "user can read; grade untrusted submissions with the autograder bundle, as root."
+    )
 
 
 def main(argv=None) -> int:
@@ -511,28 +484,39 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--submission", required=True, help="a folder or a .zip of the student's files"
     )
-    parser.add_argument("--out", required=True, help="where to write Gradescope's results.json")
+    parser.add_argument("--out", default="results.json", help="where to write results.json")
     parser.add_argument("--only", nargs="+", action="extend", default=[], metavar="PREFIX",
                         help="grade only the TODO ids that start with PREFIX")  # fmt: skip
     parser.add_argument(
-        "--tree", default=str(REPO_ROOT), help="the pristine course tree (default: this repository)"
+        "--tree", default=str(REPO_ROOT), help="the course tree (default: this repository)"
     )
-    parser.add_argument(
-        "--timeout-per-test", type=float, default=60.0, help="seconds per test (default 60)"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=1200.0, help="seconds for the whole run (default 1200)"
-    )
+    parser.add_argument("--timeout-per-todo", type=float, default=sandbox.Limits.seconds,
+                        help="seconds for all the checks of one TODO block (default 30)")  # fmt: skip
     args = parser.parse_args(argv)
-    if Path(args.out).is_dir():
-        raise SystemExit(f"--out {args.out} is a folder; pass a file name such as results.json.")
-    if args.timeout_per_test <= 0 or args.timeout <= 0:
-        raise SystemExit("--timeout-per-test and --timeout must be positive numbers of seconds.")
-    results = grade(
-        args.submission, Path(args.tree), args.only, args.timeout_per_test, args.timeout
-    )
+    from tools.files import check_output_file
+    from tools.judge import HarnessError
+
+    try:
+        check_output_file(Path(args.out), "--out")
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    if not args.timeout_per_todo > 0:
+        raise SystemExit("--timeout-per-todo must be a positive number of seconds.")
+    note = trust_note()
+    if note:
+        print(note, file=sys.stderr)
+    try:
+        results = grade(
+            args.submission, Path(args.tree), args.only, sandbox.Limits(args.timeout_per_todo)
+        )
+    except HarnessError as error:
+        print(f"error: the grading set-up is broken, nothing was scored: {error}.", file=sys.stderr)
+        return 2
     print(summary_table(results))
-    write_json(Path(args.out), gradescope(results))
+    try:
+        write_json(Path(args.out), gradescope(results))
+    except OSError as error:
+        raise SystemExit(f"--out {args.out} cannot be written ({error.strerror}).") from None
     print(f"wrote {args.out}")
     return 0
 

@@ -99,7 +99,7 @@ def _with_newline(line: str) -> str:
     return line if line.endswith("\n") else line + "\n"
 
 
-def _has_code(body: str) -> bool:
+def has_code(body: str) -> bool:
     return any(line.strip() and not line.strip().startswith("#") for line in body.splitlines())
 
 
@@ -109,27 +109,10 @@ def reindent(body: str, indent: str) -> str:
     A body without a statement becomes `pass`, so the surrounding suite stays valid Python.
     """
     body = textwrap.dedent(normalize(body).expandtabs(4))
-    if not _has_code(body):
+    if not has_code(body):
         body += "pass\n"
     out = [indent + line if line.strip() else "\n" for line in body.splitlines(keepends=True)]
     return "".join(_with_newline(line) for line in out)
-
-
-def _move_indent(body: str, old: str, new: str) -> str:
-    """Re-bases a student's body from their BEGIN line's indentation to the pristine one."""
-    if not _has_code(body):
-        return reindent(body, new)
-    if old == new:
-        return body
-    out = []
-    for line in body.splitlines(keepends=True):
-        if not line.strip():
-            out.append("\n")
-        elif line.startswith(old):
-            out.append(new + line[len(old) :])
-        else:
-            out.append(new + line.lstrip())
-    return "".join(out)
 
 
 def replace_bodies(text: str, bodies: dict[int, str], path: str = "<text>") -> str:
@@ -162,12 +145,13 @@ def starterize(text: str, relpath: str) -> str:
 def splice(pristine_text: str, student_blocks: dict[int, Block], path: str = "<text>") -> str:
     """The pristine file with the given blocks' bodies taken from a student's file.
 
-    Each student body is moved from the indentation of the student's BEGIN line to that of
-    the pristine BEGIN line; blocks the student lacks keep their pristine body.
+    Each student body is dedented, then indented to the pristine BEGIN line's indentation,
+    whatever the indentation of the student's marker lines; blocks the student lacks keep their
+    pristine body.
     """
     pristine = blocks_by_number(pristine_text, path)
     bodies = {
-        number: _move_indent(block.body, block.indent, pristine[number].indent)
+        number: reindent(block.body, pristine[number].indent)
         for number, block in student_blocks.items()
         if number in pristine
     }

@@ -1,8 +1,12 @@
-"""TODO table of the fixture tree (same interface as the course's tools/todos.py)."""
+"""TODO registry of the fixture tree (same interface as the course's tools/todos.py)."""
 
 from dataclasses import dataclass
 
 POINTS_PER_TASK = 6
+SKIP_DIRS = frozenset({"__pycache__", ".git", ".venv", "__MACOSX"})
+SKIP_SUFFIXES = frozenset({".pyc", ".zip"})
+IMPORT_ROOTS = ("hw",)
+PRELOAD = ()
 
 
 @dataclass(frozen=True)
@@ -10,6 +14,9 @@ class Todo:
     id: str
     task: str
     summary: str
+    scope: tuple
+    results: tuple
+    checks: str
 
     @property
     def path(self) -> str:
@@ -21,11 +28,13 @@ class Todo:
 
 
 TODOS = [
-    Todo("hw/calc.py#1", "T1", "double"),
-    Todo("hw/calc.py#2", "T1", "clamp"),
-    Todo("hw/geom/area.py#1", "T2", "rectangle area"),
-    Todo("hw/not_written_yet.py#1", "T3", "a TODO whose file does not exist yet"),
-]
+    Todo("hw/calc.py#1", "T1", "double", ("x",), ("y",), "tests/grading/calc.py"),
+    Todo("hw/calc.py#2", "T1", "clamp", ("value", "low", "high"), ("c",), "tests/grading/calc.py"),
+    Todo("hw/geom/area.py#1", "T2", "rectangle area", ("width", "height"), ("area",),
+         "tests/grading/area.py"),
+    Todo("hw/not_written_yet.py#1", "T3", "a TODO whose file does not exist yet", (), ("z",),
+         "tests/grading/calc.py"),
+]  # fmt: skip
 BY_ID = {todo.id: todo for todo in TODOS}
 
 
