@@ -6,7 +6,11 @@ the sampler position and the options of the run. Files are written to a temporar
 disk (fsync) and renamed (os.replace), then the `latest` file (the newest checkpoint's name, for people and scripts) is
 updated the same way, and only then are older checkpoints pruned: at any moment the run folder holds at least one complete one.
 
-Course checkpoints (`checkpoint/partN-10K.pkl`) are the same format with weights only; make one with
+The handout's course checkpoints (`checkpoint/partN-10K.pkl`) were written by the original course
+code (NVIDIA's StyleGAN2-ADA); `load_checkpoint` reads them, and NVIDIA's own snapshots, with the
+restricted reader of training/legacy.py, into the same form as a weights-only checkpoint of this
+code. Write one as this code's weights-only file (or keep only the weights of a run's checkpoint):
+    python -m training.checkpoint checkpoint/part1-10K.pkl checkpoint/part1-10K.pt
     python -m training.checkpoint training-runs/<run>/checkpoint-010000.pt checkpoint/part1-10K.pkl
 """
 
@@ -14,9 +18,13 @@ import os
 import pickle
 import re
 import sys
+import zipfile
 from pathlib import Path
 
 import torch
+
+from training import legacy
+from training.config import CONFIGS
 
 FORMAT = "hw5-gan-checkpoint"
 POINTER = "latest"
@@ -80,23 +88,44 @@ def _checkpoints_newest_first(run_dir: Path) -> list[Path]:
 
 
 def load_checkpoint(path) -> dict:
-    """Load a checkpoint written by this code with torch.load(weights_only=True)."""
+    """A checkpoint written by this code, loaded with torch.load(weights_only=True), or else a
+    course/NVIDIA StyleGAN2-ADA pickle in the form of this code's weights-only checkpoint."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; check the path (see README).")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip files; NVIDIA's snapshots are not
+        return _load_stylegan2_ada(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(
-            f"{path} is not a complete checkpoint written by this code's train.py (torch.load with "
-            f"weights_only=True refused it: {first[:160]}); use a checkpoint made by this code."
-        ) from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError):
+        return _load_stylegan2_ada(path)  # torch's reason (a global it refused) says nothing here
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
-            f"{path} is not a checkpoint written by this code's train.py; use one made by this code."
+            f"{path} is neither a checkpoint written by this code's train.py nor a course/NVIDIA "
+            f"StyleGAN2-ADA pickle: it holds plain torch data without networks G, D and G_ema; "
+            f"{USE_INSTEAD}."
         )
     return state
+
+
+USE_INSTEAD = "use the handout's checkpoint/partN-10K.pkl or a checkpoint made by this code"
+
+
+def _load_stylegan2_ada(path: Path) -> dict:
+    try:
+        config, weights = legacy.load(path)
+    except legacy.NotStyleGAN2ADA as reason:
+        raise CheckpointError(
+            f"{path} is neither a complete checkpoint written by this code's train.py nor a "
+            f"course/NVIDIA StyleGAN2-ADA pickle: {reason}; {USE_INSTEAD}."
+        ) from None
+    except legacy.UnsupportedNetworks as reason:
+        raise CheckpointError(
+            f"{path} is a StyleGAN2-ADA pickle, but {reason}, so this code cannot load it; "
+            f"{USE_INSTEAD}."
+        ) from None
+    options = {"cfg": config.name, "config": config.to_dict(), "source": "StyleGAN2-ADA pickle"}
+    return {"format": FORMAT, **weights, "options": options, "iteration": None}
 
 
 def find_latest(run_dir) -> tuple[Path, dict] | None:
@@ -118,16 +147,20 @@ def check_architecture(state: dict, arch: dict, cfg_name: str, path) -> None:
     mismatched = [k for k, v in arch.items() if theirs.get(k) != v]
     if mismatched:
         diffs = ", ".join(f"{k} {theirs.get(k)} vs {arch[k]}" for k in mismatched)
+        fitting = [
+            n for n, c in CONFIGS.items() if c.architecture() == {k: theirs.get(k) for k in arch}
+        ]
+        advice = f"--cfg {fitting[0]}" if fitting else "the matching --cfg"
         raise CheckpointError(
             f"checkpoint {path} was trained with config '{theirs.get('name')}' at "
             f"{theirs.get('resolution')}x{theirs.get('resolution')} and does not fit --cfg "
-            f"{cfg_name} ({diffs}); use the matching --cfg or another checkpoint."
+            f"{cfg_name} ({diffs}); use {advice} or another checkpoint."
         )
 
 
 def export_weights(source, target) -> Path:
-    """Write the weights-only part of a checkpoint (G, D, G_ema, options, iteration) to `target`:
-    this is how the course checkpoints checkpoint/partN-10K.pkl are made."""
+    """Write the weights-only part of a checkpoint (G, D, G_ema, options, iteration) to `target`.
+    A course/NVIDIA StyleGAN2-ADA pickle as `source` is written in this code's format."""
     state = load_checkpoint(source)
     slim = {k: state[k] for k in (*WEIGHT_KEYS, "options", "iteration")}
     target = Path(target)
@@ -139,7 +172,8 @@ def export_weights(source, target) -> Path:
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit(
-            "usage: python -m training.checkpoint RUN/checkpoint-NNNNNN.pt checkpoint/partN-10K.pkl"
+            "usage: python -m training.checkpoint SOURCE TARGET (SOURCE: a run's checkpoint-NNNNNN.pt "
+            "or a course/NVIDIA StyleGAN2-ADA .pkl; TARGET: this code's weights-only file)"
         )
     try:
         print(f"wrote {export_weights(sys.argv[1], sys.argv[2])}")

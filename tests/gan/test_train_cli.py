@@ -1,6 +1,7 @@
 """train.py end to end on the tiny config: the handout's three settings, outputs, bad input."""
 
 import json
+import os
 import pickle
 
 import pytest
@@ -148,7 +149,8 @@ def test_pickled_code_in_a_checkpoint_is_never_run(tmp_path, tiny_data):
     bad.write_bytes(pickle.dumps({"G": exploit}, protocol=2))
     result = invoke(tiny_args(tmp_path / "runs", tiny_data) + ["--checkpoint_path", str(bad)])
     assert result.exit_code == 1
-    assert "is not a complete checkpoint written by this code" in result.output
+    assert "is neither a complete checkpoint written by this code" in result.output
+    assert f"calls {os.mkdir.__module__}.mkdir" in result.output
     assert not (tmp_path / "pwned").exists()
     assert "Traceback" not in result.output
 
