@@ -46,8 +46,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from tools import markers, sandbox
-from tools.files import write_atomic
-from tools.judge import Judge, Verdict, collect, load_checks
+from tools.files import check_output_file, write_atomic
+
+try:
+    from tools.judge import HarnessError, Judge, Verdict, collect, load_checks
+except ImportError as missing:  # a broken grading environment must never score zeros
+    raise SystemExit(
+        f"error: the grading environment lacks the Python module {missing.name}; install the "
+        "course's environment first (pip install -r requirements.txt)."
+    ) from None
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_BYTES = 5_000_000
@@ -493,9 +500,6 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout-per-todo", type=float, default=sandbox.Limits.seconds,
                         help="seconds for all the checks of one TODO block (default 30)")  # fmt: skip
     args = parser.parse_args(argv)
-    from tools.files import check_output_file
-    from tools.judge import HarnessError
-
     try:
         check_output_file(Path(args.out), "--out")
     except ValueError as error:

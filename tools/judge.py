@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import shutil
 import struct
 import time
@@ -213,7 +214,8 @@ class Worker:
             self.start()
         started = time.monotonic()
         try:
-            self.conn.send(case)
+            # plain pickle: tensors travel as bytes, not as shared memory the worker cannot open
+            self.conn.send_bytes(pickle.dumps(case))
             ready = multiprocessing.connection.wait(
                 [self.conn, self.process.sentinel], timeout=self.budget.left
             )
@@ -257,7 +259,7 @@ class Block:
         self.todo, self.judge = todo, judge
         self.worker = Worker(judge, job, budget)
         self.canary = Worker(judge, canary_job, Budget(judge.limits.seconds))
-        self.verified = False
+        self.verified = todo in judge.verified
 
     def __call__(self, inputs=None, requires_grad=(), grads=(), extras=(), seed=0, **args):
         case = {
@@ -289,6 +291,7 @@ class Block:
                 f"({error or 'the starter block returned without raising'})"
             )
         self.verified = True
+        self.judge.verified.add(self.todo)
 
     def close(self):
         self.worker.stop()
@@ -322,6 +325,7 @@ class Judge:
     scratch: Path | None = None
 
     def __enter__(self):
+        self.verified = set()  # TODOs whose canary showed that the set-up reaches the block
         self.user = sandbox.worker_user()
         sandbox.become_subreaper()
         self.context = multiprocessing.get_context("forkserver")

@@ -14,16 +14,29 @@ without instructor-only material:
     out of the starter, put an empty `.instructor-only` file in it.
 
 `--autograder DIR` writes a Gradescope bundle: setup.sh, run_autograder, and the STARTER's
-homework trees, grading tests and grading tools (so no solution ships; grade.py splices the
-student's blocks into it). `--zip` also writes DIR.zip, the file to upload to Gradescope.
+homework trees, grading checks and grading tools (so no solution ships; grade.py runs the
+student's blocks in it). `--zip` also writes DIR.zip, the file to upload to Gradescope.
 
 `--check` builds the starter in a temporary folder and verifies that every TODO of
 tools/todos.py whose file exists is marked exactly once, that no marker lacks a table entry,
-that the starter compiles, that every TODO has a grading test, and that grading gives full
+that the starter compiles, that every TODO has grading checks, and that grading gives full
 marks to the solution and zero to the starter. One line per TODO; non-zero exit on failure.
 """
 
 from __future__ import annotations
+
+if __name__ == "__main__" and not __package__:
+    # `python tools/release.py`: run as the module tools.release, so every module has one name.
+    import os
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    os.execve(
+        sys.executable,
+        [sys.executable, "-m", "tools.release", *sys.argv[1:]],
+        {**os.environ, "PYTHONPATH": path},
+    )
 
 import argparse
 import json
@@ -37,16 +50,24 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import grade  # noqa: E402
-import markers  # noqa: E402
+from tools import grade, markers, sandbox, todos
+from tools.judge import HarnessError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTRUCTOR_FILES = {"tools/release.py", "tools/snippets.py", "tests/test_mutants.py"}
 INSTRUCTOR_DIRS = ("tests/tools/", "tests/mutants/", ".ci/")
 INSTRUCTOR_FLAG = ".instructor-only"
-WALK_SKIP = grade.SKIP_DIRS | {"build", ".whl", ".mypy_cache"}
-GRADING_TOOLS = ("__init__.py", "todos.py", "grade.py", "grading_plugin.py", "markers.py")
+WALK_SKIP = todos.SKIP_DIRS | {"build", ".whl", ".mypy_cache"}
+GRADING_TOOLS = (
+    "__init__.py",
+    "todos.py",
+    "grade.py",
+    "judge.py",
+    "worker.py",
+    "sandbox.py",
+    "markers.py",
+    "files.py",
+)
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 STARTER_LINT_IGNORES = ["F401", "F821", "F841"]
 
@@ -201,7 +222,7 @@ mkdir -p "$AUTOGRADER/results"
 cd "$AUTOGRADER/source"
 export OMP_NUM_THREADS="${{OMP_NUM_THREADS:-{threads}}}"
 "$PYTHON" tools/grade.py --submission "$WORK/submission" \\
-    --out "$AUTOGRADER/results/results.json" --timeout-per-test {per_test} --timeout {timeout}
+    --out "$AUTOGRADER/results/results.json" --timeout-per-todo {per_todo}
 """
 
 
@@ -218,12 +239,12 @@ def torch_spec(root: Path) -> str:
 def bundle_files(root: Path, names: list[str]) -> list[str]:
     table = grade.load_table(root)
     keep_dirs = tuple(d + "/" for d in grade.homework_dirs(table)) + ("tests/grading/",)
-    keep = {"tests/conftest.py", "pyproject.toml", "requirements.txt", "requirements-dev.txt"}
+    keep = {"pyproject.toml", "requirements.txt", "requirements-dev.txt"}
     keep |= {f"tools/{n}" for n in GRADING_TOOLS}
     return [n for n in names if n.startswith(keep_dirs) or n in keep]
 
 
-def write_autograder(root: Path, out: Path, make_zip: bool, per_test: float, timeout: float):
+def write_autograder(root: Path, out: Path, make_zip: bool, per_todo: float):
     tmp = _fresh_target(out)
     try:
         names = bundle_files(root, release_files(root))
@@ -231,13 +252,11 @@ def write_autograder(root: Path, out: Path, make_zip: bool, per_test: float, tim
         for name in GRADING_TOOLS:  # from this folder where the tree lacks them
             if not (tmp / "tools" / name).exists():
                 source = root / "tools" / name
-                source = source if source.exists() else grade.TOOLS_DIR / name
+                source = source if source.exists() else Path(__file__).parent / name
                 shutil.copy2(source, tmp / "tools" / name)
         scripts = {
             "setup.sh": SETUP_SH.format(index=CPU_INDEX, torch=torch_spec(root)),
-            "run_autograder": RUN_AUTOGRADER.format(
-                threads=2, per_test=_num(per_test), timeout=_num(timeout)
-            ),
+            "run_autograder": RUN_AUTOGRADER.format(threads=2, per_todo=_num(per_todo)),
         }
         for name, text in scripts.items():
             (tmp / name).write_text(text)
@@ -269,7 +288,7 @@ def _num(x: float) -> str:
 # ----------------------------------------------------------------------------- check
 
 
-def check(root: Path, per_test: float, timeout: float) -> int:
+def check(root: Path, per_todo: float) -> int:
     table = grade.load_table(root)
     present = grade.present_todos(root, table)
     known = {t.id for t in table.TODOS}
@@ -316,14 +335,19 @@ def check(root: Path, per_test: float, timeout: float) -> int:
             print("the starter does not pass `ruff check` (make test lints first):")
             print(lint.stdout.strip() or lint.stderr.strip())
             return 1
-        solution_results = grade.grade(root, root, per_test=per_test, timeout=timeout)
-        starter_results = grade.grade(starter, root, per_test=per_test, timeout=timeout)
+        limits = sandbox.Limits(per_todo)
+        try:
+            solution_results = grade.grade(root, root, limits=limits)
+            starter_results = grade.grade(starter, root, limits=limits)
+        except HarnessError as error:
+            print(f"the grading set-up is broken: {error}")
+            return 1
 
     width = max([len(t) for t in present] + [10])
     for todo in present:
         sol, sta = solution_results["todos"][todo], starter_results["todos"][todo]
         if sol["tests"] == 0:
-            problems[todo].append("no grading test")
+            problems[todo].append(f"no grading check in {table.BY_ID[todo].checks}")
         if sol["score"] < sol["max_score"] - 1e-9 or sol["tests"] == 0:
             failed = [
                 t["name"].split(" ", 1)[1]
@@ -339,15 +363,6 @@ def check(root: Path, per_test: float, timeout: float) -> int:
                 if t["name"].startswith(todo + " ") and t["score"] > 0
             ]
             problems[todo].append("starter passes " + ", ".join(passed))
-        path = todo.split("#")[0]
-        for test in solution_results["tests"]:
-            name, _, nodeid = test["name"].partition(" ")
-            test_file = root / "tests" / "grading" / nodeid.split("::")[0]
-            if name == todo and test_file.is_file() and path not in test_file.read_text():
-                problems[todo].append(
-                    f"{test_file.name} does not name {path} (grade.py --only needs it)"
-                )
-                break
         verdict = "ok" if not problems[todo] else "FAIL: " + "; ".join(problems[todo])
         solution = f"{grade._fmt(sol['score'])}/{grade._fmt(sol['max_score'])}"
         starter = f"{grade._fmt(sta['score'])}/{grade._fmt(sta['max_score'])}"
@@ -379,10 +394,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--tree", default=str(REPO_ROOT), help="the course tree (default: this repository)"
     )
-    parser.add_argument(
-        "--timeout-per-test", type=float, default=120.0, help="seconds per grading test"
-    )
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per grading run")
+    parser.add_argument("--timeout-per-todo", type=float, default=60.0,
+                        help="seconds for the checks of one TODO block")  # fmt: skip
     args = parser.parse_args(argv)
     root = Path(args.tree).resolve()
     if not (root / "tools" / "todos.py").is_file():
@@ -392,7 +405,7 @@ def main(argv=None) -> int:
     if args.zip and not args.autograder:
         raise SystemExit("--zip goes with --autograder DIR.")
     if args.check:
-        return check(root, args.timeout_per_test, args.timeout)
+        return check(root, args.timeout_per_todo)
     if args.out:
         out = Path(args.out).resolve()
         if out == root or root in out.parents:
@@ -406,7 +419,7 @@ def main(argv=None) -> int:
         )
         return 0
     written = write_autograder(
-        root, Path(args.autograder).resolve(), args.zip, args.timeout_per_test, args.timeout
+        root, Path(args.autograder).resolve(), args.zip, args.timeout_per_todo
     )
     print(f"wrote the autograder bundle {written}")
     return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import pwd
 import resource
 import signal
 import sys
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
-UNPRIVILEGED_USER = "nobody"
+FIRST_WORKER_ID = 200_000  # above the ids of real users and of container id maps
 
 
 @dataclass(frozen=True)
@@ -37,11 +36,13 @@ def running_as_root() -> bool:
 
 
 def worker_user() -> tuple[int, int] | None:
-    """(uid, gid) that workers run as: an unprivileged user when grading runs as root."""
+    """(uid, gid) that this grading run's workers take when it runs as root: a user of their
+    own, which owns no file and no other process, so that kill(-1) from a worker reaches only
+    this run's workers, and killing that user's processes ends only them."""
     if not running_as_root():
         return None
-    entry = pwd.getpwnam(UNPRIVILEGED_USER)
-    return entry.pw_uid, entry.pw_gid
+    ident = FIRST_WORKER_ID + os.getpid()
+    return ident, ident
 
 
 def become_subreaper() -> bool:

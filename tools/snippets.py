@@ -12,6 +12,19 @@ per submission (zip or folder) and an index with the scores. Pages are self-cont
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:
+    # `python tools/snippets.py`: run as the module tools.snippets, so every module has one name.
+    import os
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    os.execve(
+        sys.executable,
+        [sys.executable, "-m", "tools.snippets", *sys.argv[1:]],
+        {**os.environ, "PYTHONPATH": path},
+    )
+
 import argparse
 import html
 import json
@@ -21,9 +34,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import grade  # noqa: E402
-import markers  # noqa: E402
+from tools import grade, markers, sandbox
+from tools.files import check_output_file, write_atomic
+from tools.judge import HarnessError
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -134,53 +147,60 @@ def render_html(page: dict, title: str) -> str:
     return "\n".join(parts)
 
 
-def _fence(text: str) -> str:
+def _fence(text: str, language: str = "python") -> str:
     fence = "```"
     while fence in text:
         fence += "`"
-    return f"{fence}python\n{text}\n{fence}"
+    return f"{fence}{language}\n{text}\n{fence}"
+
+
+def _inline(text: str) -> str:
+    """Any text as one Markdown code span: nothing in it is read as Markdown or HTML."""
+    text = " ".join(str(text).split())
+    ticks = "`"
+    while ticks in text:
+        ticks += "`"
+    return f"{ticks} {text} {ticks}" if text else "` `"
 
 
 def render_md(page: dict, title: str) -> str:
     lines = [f"# {title}: {grade._fmt(page['score'])} / {grade._fmt(page['max_score'])}", ""]
-    lines += [f"Submission: `{page['submission']}`", ""]
+    lines += [f"Submission: {_inline(page['submission'])}", ""]
     if page["output"]:
-        lines += ["```", page["output"], "```", ""]
+        lines += [_fence(page["output"], ""), ""]
     for todo in page["todos"]:
         lines += [
             f"## {todo['id']} ({todo['summary']}): {grade._fmt(todo['score'])} / {grade._fmt(todo['max_score'])}",
             "",
         ]
         if todo["note"]:
-            lines += [f"> {todo['note']}", ""]
+            lines += [f"> {_inline(todo['note'])}", ""]
         lines += ["Student:", "", _fence(todo["student"] or "(empty)"), ""]
         lines += ["Reference:", "", _fence(todo["reference"]), ""]
         for t in todo["tests"]:
-            output = t["output"].replace("\n", " / ")
             lines.append(
                 f"- {grade._fmt(t['score'])}/{grade._fmt(t['max_score'])} "
-                f"`{t['name'].partition(' ')[2]}`: {output}"
+                f"{_inline(t['name'].partition(' ')[2])}: {_inline(t['output'])}"
             )
         lines.append("")
     return "\n".join(lines)
 
 
 def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, text.encode("utf-8"))
 
 
-def report(root: Path, submission: Path, results: dict | None, fmt: str, title: str, **grading):
+def report(root: Path, submission: Path, results: dict | None, fmt: str, title: str, limits=None):
     if results is None:
-        results = grade.grade(submission, root, **grading)
+        results = grade.grade(submission, root, limits=limits)
     page = collect(root, submission, results)
     text = render_html(page, title) if fmt == "html" else render_md(page, title)
     return page, text
 
 
-def batch(root: Path, folder: Path, out: Path, fmt: str, **grading) -> Path:
+def batch(root: Path, folder: Path, out: Path, fmt: str, limits=None) -> Path:
+    """One page per submission and an index; an entry that cannot be graded is listed on the
+    index with the reason, and the others are graded."""
     entries = sorted(
         p
         for p in folder.iterdir()
@@ -188,19 +208,30 @@ def batch(root: Path, folder: Path, out: Path, fmt: str, **grading) -> Path:
     )
     if not entries:
         raise SystemExit(f"{folder} holds no submissions (zip files or folders).")
-    rows = []
+    rows, failed = [], []
     for entry in entries:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", entry.stem if entry.is_file() else entry.name)
         print(f"grading {entry.name} ...", flush=True)
-        page, text = report(root, entry, None, fmt, name, **grading)
-        write_text(out / f"{name}.{fmt}", text)
+        try:
+            page, text = report(root, entry, None, fmt, name, limits)
+            write_text(out / f"{name}.{fmt}", text)
+        except HarnessError:
+            raise
+        except (Exception, SystemExit) as error:  # one unreadable entry must not stop the batch
+            reason = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
+            print(f"  could not grade {entry.name}: {reason}", flush=True)
+            failed.append((entry.name, reason))
+            continue
         rows.append((name, page))
     index = out / f"index.{fmt}"
+    todo_ids = [t["id"] for t in rows[0][1]["todos"]] if rows else []
     if fmt == "html":
-        todo_ids = [t["id"] for t in rows[0][1]["todos"]]
-        head = "".join(f"<th>{html.escape(t)}</th>" for t in todo_ids)
+        e = html.escape
+        head = "".join(f"<th>{e(t)}</th>" for t in todo_ids)
         body = "".join(
-            f"<tr><td><a href='{html.escape(name)}.html'>{html.escape(name)}</a></td>"
+            f"<tr><td><a href='{e(name)}.html'>{e(name)}</a></td>"
             f"<td class='{_klass(p['score'], p['max_score'])}'>{grade._fmt(p['score'])} / "
             f"{grade._fmt(p['max_score'])}</td>"
             + "".join(
@@ -210,11 +241,14 @@ def batch(root: Path, folder: Path, out: Path, fmt: str, **grading) -> Path:
             + "</tr>"
             for name, p in rows
         )
+        unread = "".join(f"<li><code>{e(n)}</code>: {e(r)}</li>" for n, r in failed)
         write_text(
             index,
             f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Scores</title>"
             f"<style>{CSS}</style></head><body><h1>Scores ({len(rows)} submissions)</h1>"
-            f"<table><tr><th>student</th><th>total</th>{head}</tr>{body}</table></body></html>",
+            f"<table><tr><th>student</th><th>total</th>{head}</tr>{body}</table>"
+            + (f"<h2>Not graded ({len(failed)})</h2><ul>{unread}</ul>" if failed else "")
+            + "</body></html>",
         )
     else:
         lines = ["# Scores", "", "| student | total |", "| --- | --- |"]
@@ -222,6 +256,9 @@ def batch(root: Path, folder: Path, out: Path, fmt: str, **grading) -> Path:
             f"| [{name}]({name}.md) | {grade._fmt(p['score'])} / {grade._fmt(p['max_score'])} |"
             for name, p in rows
         ]
+        if failed:
+            lines += ["", f"## Not graded ({len(failed)})", ""]
+            lines += [f"- {_inline(n)}: {_inline(r)}" for n, r in failed]
         write_text(index, "\n".join(lines) + "\n")
     return index
 
@@ -239,11 +276,20 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--tree", default=str(grade.REPO_ROOT), help="the course tree (default: this repository)"
     )
-    parser.add_argument("--timeout-per-test", type=float, default=60.0)
-    parser.add_argument("--timeout", type=float, default=1200.0)
+    parser.add_argument("--timeout-per-todo", type=float, default=sandbox.Limits.seconds)
     args = parser.parse_args(argv)
     root = Path(args.tree).resolve()
-    grading = {"per_test": args.timeout_per_test, "timeout": args.timeout}
+    limits = sandbox.Limits(args.timeout_per_todo)
+    out = Path(args.out)
+    try:
+        if args.submissions:
+            if out.exists() and not out.is_dir():
+                raise ValueError(f"--out {out} is a file; pass a folder for the pages.")
+            check_output_file(out / "index.html", "--out")
+        else:
+            check_output_file(out, "--out")
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     if args.submissions:
         folder = Path(args.submissions)
         if not folder.is_dir():
@@ -254,7 +300,7 @@ def main(argv=None) -> int:
             raise SystemExit(
                 "--results goes with --submission (batch mode grades every submission)."
             )
-        index = batch(root, folder, Path(args.out), args.format, **grading)
+        index = batch(root, folder, out, args.format, limits)
         print(f"wrote {index}")
         return 0
     results = None
@@ -267,11 +313,16 @@ def main(argv=None) -> int:
             ) from None
     submission = Path(args.submission)
     title = submission.stem if submission.is_file() else submission.resolve().name
-    _, text = report(root, submission, results, args.format, title, **grading)
-    write_text(Path(args.out), text)
+    if not submission.exists():
+        raise SystemExit(f"The submission {submission} does not exist; pass a folder or a .zip.")
+    _, text = report(root, submission, results, args.format, title, limits)
+    write_text(out, text)
     print(f"wrote {args.out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except HarnessError as error:
+        sys.exit(f"error: the grading set-up is broken, nothing was scored: {error}.")

@@ -34,7 +34,9 @@ SKIP_DIRS = frozenset(
 SKIP_SUFFIXES = frozenset({".pyc", ".pkl", ".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".zip"})
 
 # Imported once by the process that starts the workers, so that a worker starts in milliseconds.
-PRELOAD = ("numpy", "torch", "safetensors.torch", "diffusers", "diffusers.models")
+# It also covers what the graded files import (peft, for execute_SDS_VSD.py's models): a worker
+# that runs as an unprivileged user may be unable to read the interpreter's own library folder.
+PRELOAD = ("numpy", "torch", "safetensors.torch", "diffusers", "diffusers.models", "peft")
 
 LOSS = "GAN_homework/training/loss.py"
 CUTOUT = "GAN_homework/DiffAugment_pytorch.py"

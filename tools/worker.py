@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import pickle
 import struct
 import sys
 import traceback
@@ -297,7 +298,7 @@ def serve(conn, job: Job) -> None:
             setup_error = ("setup", describe_error(error, job.path, (0, 0)))
     while True:
         try:
-            case = conn.recv()
+            case = pickle.loads(conn.recv_bytes())  # from the judge, which alone sends here
         except (EOFError, OSError):
             break
         if setup_error is not None:
