@@ -217,7 +217,11 @@ def _load_torch_zip(archive: zipfile.ZipFile):
             raise NotStyleGAN2ADA("its pickle refers to stored data of an unknown kind")
         dtype, key = pid[1], pid[2]
         if key not in storages:
-            data = bytearray(archive.read(f"{prefix}data/{key}"))
+            name = f"{prefix}data/{key}"
+            data = bytearray(archive.getinfo(name).file_size)
+            with archive.open(name) as f:
+                if f.readinto(data) != len(data):
+                    raise NotStyleGAN2ADA("it is a torch.save file with a damaged tensor")
             storages[key] = (
                 torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
             )
@@ -390,7 +394,9 @@ def convert(snapshot: dict) -> tuple[TrainConfig, dict]:
     config = architecture_of(snapshot)
     g_kwargs, d_kwargs = config.network_kwargs()
     try:
-        with torch.device("meta"):  # names, shapes and dtypes only: no memory, no random numbers
+        # Only names, shapes and dtypes are used. (On the meta device the first construction in a
+        # process takes seconds longer; fork_rng leaves the caller's random numbers as they were.)
+        with torch.random.fork_rng(devices=[]):
             networks = {
                 "Generator": Generator(**g_kwargs),
                 "Discriminator": Discriminator(**d_kwargs),

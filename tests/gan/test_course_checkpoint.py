@@ -196,7 +196,7 @@ class OriginalNetworks:
         )
 
     def generator(self, **changes):
-        resolutions = [4, 8, 16, 32]
+        resolutions = [2**i for i in range(2, RES.bit_length())]  # 4, 8, ..., RES
         blocks = {
             f"b{res}": self.synthesis_block(self.channels(res // 2) if res > 4 else 0,
                                             self.channels(res), res)
@@ -212,8 +212,8 @@ class OriginalNetworks:
         mapping = Persistent(
             "MappingNetwork",
             buffers={"w_avg": self.rand(W)},
-            layers={"fc0": self.fc(Z, W, lr_multiplier=0.01), "fc1": self.fc(W, W, lr_multiplier=0.01)},
-            kwargs=dict(z_dim=Z, c_dim=0, w_dim=W, num_ws=8, num_layers=MAPPING),
+            layers={f"fc{i}": self.fc(W if i else Z, W, lr_multiplier=0.01) for i in range(MAPPING)},
+            kwargs=dict(z_dim=Z, c_dim=0, w_dim=W, num_ws=None, num_layers=MAPPING),
         )  # fmt: skip
         kwargs = dict(
             z_dim=Z, c_dim=0, w_dim=W, img_resolution=RES, img_channels=3,
@@ -228,11 +228,12 @@ class OriginalNetworks:
                 target = target[part]
             target[last] = value
         return Persistent("Generator", layers={"synthesis": synthesis, "mapping": mapping},
-                          kwargs=kwargs, z_dim=Z, c_dim=0, w_dim=W, num_ws=8)  # fmt: skip
+                          kwargs=kwargs, z_dim=Z, c_dim=0, w_dim=W)  # fmt: skip
 
     def discriminator(self):
         blocks = {}
-        for res in (32, 16, 8):
+        resolutions = [2**i for i in range(RES.bit_length() - 1, 2, -1)]  # RES, ..., 8
+        for res in resolutions:
             tmp, out = self.channels(res), self.channels(res // 2)
             layers = {"fromrgb": self.conv(3, tmp, 1)} if res == RES else {}
             layers.update(
@@ -265,7 +266,7 @@ class OriginalNetworks:
             mapping_kwargs=EasyDict(), epilogue_kwargs=EasyDict(mbstd_group_size=MBSTD),
         )  # fmt: skip
         return Persistent("Discriminator", layers=blocks, kwargs=kwargs, c_dim=0,
-                          img_resolution=RES, block_resolutions=[32, 16, 8])  # fmt: skip
+                          img_resolution=RES, block_resolutions=resolutions)  # fmt: skip
 
     def snapshot(self, augment_pipe=None, **g_changes):
         return dict(
