@@ -60,3 +60,35 @@ def test_bad_input_is_one_sentence(tree, tmp_path):
     )
     assert result.returncode != 0 and "is not a folder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_batch_lists_an_unreadable_entry_and_grades_the_rest(tree, tmp_path):
+    folder = tmp_path / "submissions"
+    submission_from(tree, folder / "alice")
+    (folder / "carol.zip").symlink_to(tmp_path / "nowhere.zip")
+    out = tmp_path / "reports"
+    result = run_tool("snippets", "--tree", tree, "--submissions", folder, "--out", out)
+    assert result.returncode == 0, result.stderr
+    index = (out / "index.html").read_text()
+    assert "href='alice.html'" in index and "Not graded (1)" in index and "carol.zip" in index
+
+
+def test_markdown_keeps_student_text_in_code(tree, tmp_path):
+    hostile = "raise ValueError('<script>alert(1)</script> ``` # Title')"
+    sub = submission_from(tree, tmp_path / "sub", {"hw/calc.py": [("y = 2 * x", hostile)]})
+    out = tmp_path / "report.md"
+    result = run_tool(
+        "snippets", "--tree", tree, "--submission", sub, "--out", out, "--format", "md"
+    )
+    assert result.returncode == 0, result.stderr
+    page = out.read_text()
+    verdicts = [line for line in page.splitlines() if "<script>" in line and line.startswith("- ")]
+    assert verdicts and all(": ```` ValueError: <script>" in line for line in verdicts)
+
+
+def test_bad_out_is_one_sentence(tree, tmp_path):
+    (tmp_path / "dangling").symlink_to(tmp_path / "missing" / "x.html")
+    for out, words in ((tmp_path, "is a folder"), (tmp_path / "dangling", "link to nothing")):
+        result = run_tool("snippets", "--tree", tree, "--submission", tree, "--out", out)
+        assert result.returncode != 0 and words in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr

@@ -1,5 +1,6 @@
 """Helpers of the tools' tests: run a tool, make a submission from the fixture tree."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,14 +17,16 @@ def copy_fixture(dest: Path) -> Path:
     return dest
 
 
-def run_tool(tool: str, *args, cwd=None, timeout=120) -> subprocess.CompletedProcess:
-    """Runs tools/<tool>.py of this repository as a student or instructor would."""
+def run_tool(tool: str, *args, cwd=None, timeout=120, env=None) -> subprocess.CompletedProcess:
+    """Runs tools/<tool>.py of this repository as a student or instructor would; `env` adds to
+    the environment."""
     return subprocess.run(
         [sys.executable, str(TOOLS / f"{tool}.py"), *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
