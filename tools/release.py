@@ -35,7 +35,7 @@ if __name__ == "__main__" and not __package__:
     os.execve(
         sys.executable,
         [sys.executable, "-m", "tools.release", *sys.argv[1:]],
-        {**os.environ, "PYTHONPATH": path},
+        {**os.environ, "PYTHONPATH": path, "PYTHONSAFEPATH": "1"},
     )
 
 import argparse

@@ -22,7 +22,7 @@ if __name__ == "__main__" and not __package__:
     os.execve(
         sys.executable,
         [sys.executable, "-m", "tools.snippets", *sys.argv[1:]],
-        {**os.environ, "PYTHONPATH": path},
+        {**os.environ, "PYTHONPATH": path, "PYTHONSAFEPATH": "1"},
     )
 
 import argparse

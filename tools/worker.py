@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import pickle
 import struct
 import sys
@@ -267,6 +268,7 @@ def serve(conn, job: Job) -> None:
     """Worker main: confine, build the module, then answer the judge's cases until it hangs up."""
     scratch = Path(job.scratch)
     sandbox.confine(job.limits, scratch, job.user)
+    os.chdir(scratch)
     tree = Path(job.tree)
     sys.path[:0] = [str(tree / root) for root in job.import_roots]
     sys.dont_write_bytecode = True
