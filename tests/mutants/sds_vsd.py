@@ -4,13 +4,22 @@ MUTANTS = {
     "Diffusion_homework/execute_SDS_VSD.py#1": {
         "wrong": [
             ("no weighting", "grad_ = grad_\n"),
-            ("weights of shape [B] broadcast over the width", "grad_ = loss_weights[t] * grad_\n"),
-            ("the first sample's weight for all", "grad_ = loss_weights[t[0]] * grad_\n"),
             ("off by one timestep", "grad_ = loss_weights[t - 1].reshape(-1, 1, 1, 1) * grad_\n"),
+            ("the next timestep", "grad_ = loss_weights[t + 1] * grad_\n"),
+            ("the first timestep's weight", "grad_ = loss_weights[0] * grad_\n"),
             ("divided by w(t)", "grad_ = grad_ / loss_weights[t].reshape(-1, 1, 1, 1)\n"),
             ("sqrt of w(t)", "grad_ = loss_weights[t].sqrt().reshape(-1, 1, 1, 1) * grad_\n"),
+            ("w(t) squared", "grad_ = loss_weights[t] ** 2 * grad_\n"),
+            ("alpha-bar from the weights", "grad_ = (1 - loss_weights[t]) * grad_\n"),
+            (
+                "reshapes loss_weights in place",
+                "loss_weights.unsqueeze_(-1)\ngrad_ = loss_weights[t].view(-1, 1, 1, 1) * grad_\n",
+            ),
         ],
         "right": [
+            ("weights of shape [B] for one latent", "grad_ = loss_weights[t] * grad_\n"),
+            ("the first sample's weight", "grad_ = loss_weights[t[0]] * grad_\n"),
+            ("a python number", "grad_ = loss_weights[t].item() * grad_\n"),
             ("indexing with None axes", "grad_ = grad_ * loss_weights[t][:, None, None, None]\n"),
             ("in place, gather", "grad_ *= loss_weights.gather(0, t).view(-1, 1, 1, 1)\n"),
             ("einsum", 'grad_ = torch.einsum("b,bchw->bchw", loss_weights[t], grad_)\n'),
@@ -38,6 +47,15 @@ MUTANTS = {
             ("previous timestep", "weight = 1 - alphas_cumprod[t - 1]\n"),
             ("inverse SNR", "weight = (1 - alphas_cumprod[t]) / alphas_cumprod[t]\n"),
             ("not indexed by t", "weight = 1 - alphas_cumprod\n"),
+            (
+                "Stable Diffusion's schedule written out",
+                "betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000) ** 2\n"
+                "weight = 1 - torch.cumprod(1 - betas, dim=0)[t]\n",
+            ),
+            (
+                "edits alphas_cumprod in place",
+                "alphas_cumprod.mul_(-1).add_(1)\nweight = alphas_cumprod[t]\n",
+            ),
         ],
         "right": [
             ("one minus alpha-bar", "weight = 1 - alphas_cumprod[t]\n"),
