@@ -330,7 +330,7 @@ class Judge:
         sandbox.become_subreaper()
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(
-            ["tools.worker", "tools.sandbox", "tools.markers", *self.preload]
+            ["tools.worker", "tools.sandbox", "tools.markers", "tools.preload", *self.preload]
         )
         self.keep = set(sandbox.children(os.getpid()))
         # start the server now, so that it is not taken for a stray process later

@@ -33,9 +33,11 @@ SKIP_DIRS = frozenset(
 )
 SKIP_SUFFIXES = frozenset({".pyc", ".pkl", ".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".zip"})
 
-# Imported once by the process that starts the workers, so that a worker starts in milliseconds.
-# It also covers what the graded files import (peft, for execute_SDS_VSD.py's models): a worker
-# that runs as an unprivileged user may be unable to read the interpreter's own library folder.
+# The folders the homework's modules are imported from (each homework runs from its folder).
+IMPORT_ROOTS = ("GAN_homework", "Diffusion_homework")
+# Imported once by the process that starts the workers, so that a worker starts in milliseconds;
+# tools/preload.py adds what the graded files import (a worker that runs as another user may be
+# unable to read the interpreter's own library folder).
 PRELOAD = ("numpy", "torch", "safetensors.torch", "diffusers", "diffusers.models", "peft")
 
 LOSS = "GAN_homework/training/loss.py"

@@ -131,7 +131,8 @@ def instrumented_source(job: Job, pristine: str) -> tuple[str, tuple[int, int]]:
     tail = f"{block.indent}{NAMESPACE}.capture(locals())\n"
     bodies[job.number] = head + student + tail
     text = markers.replace_bodies(pristine, bodies, job.path)
-    first = block.begin + 2 + head.count("\n")
+    begin = markers.blocks_by_number(text, job.path)[job.number].begin  # after the stand-ins
+    first = begin + 2 + head.count("\n")
     return text, (first, first + student.count("\n") - 1)
 
 
@@ -277,7 +278,9 @@ def serve(conn, job: Job) -> None:
     module, setup_error, lines = None, None, (0, 0)
     try:
         checks = _load_checks(tree, job.checks)
-        grading.stand_ins = getattr(checks, "STAND_INS", {})
+        stand_ins = getattr(checks, "STAND_INS", {})
+        # only for the other blocks: the graded block must not call for its own results
+        grading.stand_ins = {k: v for k, v in stand_ins.items() if k not in job.results}
         reach = checks.REACH[job.path][job.number]
         pristine = markers.normalize((tree / job.path).read_text(encoding="utf-8"))
         source, lines = instrumented_source(job, pristine)
