@@ -8,15 +8,15 @@ first run (see README.md for the cluster). All images of a batch are denoised to
 """
 
 import time
-from pathlib import Path
 
 import click
 import torch
 
 from scheduler.DDIM_scheduler import DDIMScheduler
 from scheduler.DDPM_scheduler import DDPMScheduler
-from utils.hub import ModelNotFoundError
-from utils.io import atomic_output_dir, save_image
+from utils.cli import DtypeChoice, todo_errors
+from utils.hub import ModelError
+from utils.io import ResultsFolder, save_image
 from utils.sampling import (
     autocast_dtype,
     generate,
@@ -66,11 +66,12 @@ SCHEDULERS = {"DDPM": (DDPMScheduler, 1000), "DDIM": (DDIMScheduler, 50)}  # cla
     "--outdir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Output folder [default: <scheduler_name>_results].",
+    help="Output folder: a new one, or one with this command's earlier results, which it "
+    "replaces [default: <scheduler_name>_results].",
 )
 @click.option(
     "--dtype",
-    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+    type=DtypeChoice(),
     default="auto",
     show_default=True,
     help="UNet precision; auto: fp16 on a GPU, fp32 on the CPU.",
@@ -81,34 +82,35 @@ def main(
     """Generate unconditional face images with the DDPM or DDIM scheduler."""
     scheduler_class, default_steps = SCHEDULERS[scheduler_name]
     num_inference_steps = num_inference_steps or default_steps
-    outdir = Path(outdir or f"{scheduler_name}_results")
-    try:
-        unet, scheduler = load_unet_and_scheduler(model_id, scheduler_class)
-    except ModelNotFoundError as err:
-        raise click.ClickException(str(err)) from None
-    if num_inference_steps > scheduler.config.num_train_timesteps:
-        raise click.BadParameter(
-            f"at most {scheduler.config.num_train_timesteps} steps (the model's training steps).",
-            param_hint="--num_inference_steps",
+    outdir = outdir or f"{scheduler_name}_results"
+    owner = f"execute_DDPM_DDIM.py --scheduler_name {scheduler_name}"
+    with ResultsFolder(outdir, owner, "--outdir") as tmp, todo_errors():
+        try:
+            unet, scheduler = load_unet_and_scheduler(model_id, scheduler_class)
+        except ModelError as err:
+            raise click.ClickException(str(err)) from None
+        if num_inference_steps > scheduler.config.num_train_timesteps:
+            raise click.BadParameter(
+                f"at most {scheduler.config.num_train_timesteps} steps (the model's training "
+                "steps).",
+                param_hint="--num_inference_steps",
+            )
+        device = pick_device()
+        if device.type == "cpu":
+            click.echo("No GPU found: sampling on the CPU (slow for the real 256x256 model).")
+        unet = prepare_unet(unet, device)
+
+        start = time.perf_counter()
+        images = generate(
+            unet,
+            scheduler,
+            num_images,
+            num_inference_steps,
+            seed=seed,
+            batch_size=batch_size,
+            dtype=autocast_dtype(dtype, device),
         )
-    device = pick_device()
-    if device.type == "cpu":
-        click.echo("No GPU found: sampling on the CPU (slow for the real 256x256 model).")
-    unet = prepare_unet(unet, device)
-
-    start = time.perf_counter()
-    images = generate(
-        unet,
-        scheduler,
-        num_images,
-        num_inference_steps,
-        seed=seed,
-        batch_size=batch_size,
-        dtype=autocast_dtype(dtype, device),
-    )
-    seconds = time.perf_counter() - start
-
-    with atomic_output_dir(outdir) as tmp:
+        seconds = time.perf_counter() - start
         for i, image in enumerate(images):
             save_image(image, tmp / f"{scheduler_name}_generated_image{i}.png")
     click.echo(

@@ -16,8 +16,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from scheduler.DDIM_scheduler import DDIMScheduler
-from utils.hub import ModelNotFoundError
-from utils.io import atomic_output_dir, save_image
+from utils.cli import DtypeChoice, todo_errors
+from utils.hub import ModelError
+from utils.io import ResultsFolder, save_image
 from utils.sampling import (
     autocast_dtype,
     dps_inpaint,
@@ -27,6 +28,7 @@ from utils.sampling import (
 )
 
 ASSETS = Path(__file__).resolve().parent / "__asset__"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # The inpainting problem of the handout: keep these fixed.
 MASKED_FRACTION = (0.3, 0.7)  # fraction of pixels removed, drawn per image
 NOISE_SIGMA = 0.05  # std of the measurement noise n, images in [-1, 1]
@@ -52,6 +54,18 @@ def random_pixel_mask(shape: tuple[int, ...], generator: torch.Generator) -> tor
         ]
         mask[0, missing] = 0
     return masks.view(batch, 1, height, width).expand(shape).contiguous()
+
+
+def handout_images() -> list[Path]:
+    """The face images in __asset__/ that the handout inpaints."""
+    paths = sorted(p for p in ASSETS.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        problem = "holds no PNG or JPEG image" if ASSETS.is_dir() else "is missing"
+        raise click.ClickException(
+            f"The folder {ASSETS} with the handout's face images {problem}: restore it from the "
+            "starter, or pass your own images with --images."
+        )
+    return paths
 
 
 def read_images(paths: list[Path]) -> list[Image.Image]:
@@ -108,59 +122,63 @@ def to_tensor(images: list[Image.Image], size: tuple[int, int]) -> torch.Tensor:
     help="Seeds the masks, the measurement noise and the sampling.",
 )
 @click.option(
-    "--outdir", type=click.Path(file_okay=False), default="DPS_results", show_default=True
+    "--outdir",
+    type=click.Path(file_okay=False),
+    default="DPS_results",
+    show_default=True,
+    help="Output folder: a new one, or one with this command's earlier results, which it replaces.",
 )
 @click.option(
     "--dtype",
-    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+    type=DtypeChoice(),
     default="auto",
     show_default=True,
     help="UNet precision; auto: bf16 on a GPU, fp32 on the CPU.",
 )
 def main(images, model_id, num_inference_steps, seed, outdir, dtype):
     """Inpaint images with diffusion posterior sampling (DDIM + DPS)."""
-    paths = list(images) or sorted(
-        p for p in ASSETS.iterdir() if p.suffix.lower() in (".png", ".jpg")
-    )
-    pictures = read_images(paths)
-    try:
-        unet, scheduler = load_unet_and_scheduler(model_id, DDIMScheduler)
-    except ModelNotFoundError as err:
-        raise click.ClickException(str(err)) from None
-    if num_inference_steps > scheduler.config.num_train_timesteps:
-        raise click.BadParameter(
-            f"at most {scheduler.config.num_train_timesteps} steps (the model's training steps).",
-            param_hint="--num_inference_steps",
+    with ResultsFolder(outdir, "execute_DPS.py", "--outdir") as tmp, todo_errors():
+        paths = list(images) or handout_images()
+        pictures = read_images(paths)
+        try:
+            unet, scheduler = load_unet_and_scheduler(model_id, DDIMScheduler)
+        except ModelError as err:
+            raise click.ClickException(str(err)) from None
+        if num_inference_steps > scheduler.config.num_train_timesteps:
+            raise click.BadParameter(
+                f"at most {scheduler.config.num_train_timesteps} steps (the model's training "
+                "steps).",
+                param_hint="--num_inference_steps",
+            )
+        size = unet.config.sample_size
+        originals = to_tensor(pictures, (size, size) if isinstance(size, int) else tuple(size))
+
+        generator = torch.Generator().manual_seed(seed)
+        masks = random_pixel_mask(originals.shape, generator)
+        operator = InpaintingOperator()
+        noise = torch.randn(originals.shape, generator=generator)
+        measurements = operator.forward(originals, masks) + NOISE_SIGMA * noise  # y = A(x) + n
+
+        device = pick_device()
+        if device.type == "cpu":
+            click.echo("No GPU found: sampling on the CPU (slow for the real 256x256 model).")
+        unet = prepare_unet(unet, device)
+        start = time.perf_counter()
+        results = dps_inpaint(
+            unet,
+            scheduler,
+            measurements.to(device),
+            masks.to(device),
+            operator,
+            num_inference_steps,
+            seed=seed,
+            dps_scale=DPS_SCALE,
+            # bf16 keeps the range of fp32, so the small DPS gradients through the UNet do not
+            # underflow
+            dtype=autocast_dtype(dtype, device, auto="bf16"),
         )
-    size = unet.config.sample_size
-    originals = to_tensor(pictures, (size, size) if isinstance(size, int) else tuple(size))
+        seconds = time.perf_counter() - start
 
-    generator = torch.Generator().manual_seed(seed)
-    masks = random_pixel_mask(originals.shape, generator)
-    operator = InpaintingOperator()
-    noise = torch.randn(originals.shape, generator=generator)
-    measurements = operator.forward(originals, masks) + NOISE_SIGMA * noise  # y = A(x) + n
-
-    device = pick_device()
-    if device.type == "cpu":
-        click.echo("No GPU found: sampling on the CPU (slow for the real 256x256 model).")
-    unet = prepare_unet(unet, device)
-    start = time.perf_counter()
-    results = dps_inpaint(
-        unet,
-        scheduler,
-        measurements.to(device),
-        masks.to(device),
-        operator,
-        num_inference_steps,
-        seed=seed,
-        dps_scale=DPS_SCALE,
-        # bf16 keeps the range of fp32, so the small DPS gradients through the UNet do not underflow
-        dtype=autocast_dtype(dtype, device, auto="bf16"),
-    )
-    seconds = time.perf_counter() - start
-
-    with atomic_output_dir(outdir) as tmp:
         for i, (measurement, result) in enumerate(zip(measurements, results)):
             save_image(measurement, tmp / f"DPS_masked_input_image{i}.png")
             save_image(result, tmp / f"DPS_generated_image{i}.png")

@@ -15,14 +15,14 @@ Writes generated_image.png, generated_progressive.png, loss_curve.png and log.tx
 
 import contextlib
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import click
 import torch
 from tqdm import tqdm
 
-from utils.hub import ModelNotFoundError, resolve_model
-from utils.io import atomic_output_dir, save_image
+from utils.cli import DTYPES, DtypeChoice, FiniteFloat, todo_errors
+from utils.hub import ModelError, resolve_model
+from utils.io import ResultsFolder, save_image
 from utils.sd_figures import loss_curves, progressive_strip
 from utils.sd_models import (
     SUBFOLDERS,
@@ -189,12 +189,12 @@ def latent_size(sd, height, width):
 
 
 def pick_dtype(name, device):
-    """float16 on a GPU (the UNet, VAE and text encoder; latents and LoRA stay float32)."""
+    """fp16 on a GPU (the UNet, VAE and text encoder; latents and LoRA stay fp32)."""
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
-    if name != "float32" and device.type != "cuda":
-        raise click.BadParameter(f"--dtype {name} needs a GPU; use --dtype float32 on the CPU.")
-    return getattr(torch, name)
+    if name != "fp32" and device.type != "cuda":
+        raise click.BadParameter(f"--dtype {name} needs a GPU; use --dtype fp32 on the CPU.")
+    return DTYPES[name]
 
 
 def save_results(result, store, mode, sd):
@@ -209,10 +209,15 @@ def save_results(result, store, mode, sd):
 @click.option(
     "--generation_mode", type=click.Choice(["sds", "vsd"], case_sensitive=False), required=True
 )
-@click.option("--store_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option(
+    "--store_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Output folder: a new one, or one with this mode's earlier results, which it replaces.",
+)
 @click.option(
     "--guidance_scale",
-    type=float,
+    type=FiniteFloat(),
     default=Settings.guidance_scale,
     show_default=True,
     help="Classifier-free guidance scale s (the handout also runs SDS at 100).",
@@ -229,11 +234,11 @@ def save_results(result, store, mode, sd):
 @click.option("--width", type=click.IntRange(min=8), default=Settings.width, show_default=True)
 @click.option("--seed", type=int, default=Settings.seed, show_default=True)
 @click.option(
-    "--lr", type=click.FloatRange(min=0, min_open=True), default=Settings.lr, show_default=True
+    "--lr", type=FiniteFloat(min=0, min_open=True), default=Settings.lr, show_default=True
 )
 @click.option(
     "--phi_lr",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=Settings.phi_lr,
     show_default=True,
 )
@@ -245,10 +250,10 @@ def save_results(result, store, mode, sd):
 )
 @click.option(
     "--dtype",
-    type=click.Choice(["auto", "float16", "bfloat16", "float32"]),
+    type=DtypeChoice(),
     default="auto",
     show_default=True,
-    help="Of the UNet, VAE and text encoder; auto: float16 on a GPU, float32 on the CPU.",
+    help="Of the UNet, VAE and text encoder; auto: fp16 on a GPU, fp32 on the CPU.",
 )
 def main(store_dir, model_path, dtype, **options):
     """Optimize a Stable Diffusion latent image with SDS or VSD toward the prompt."""
@@ -262,31 +267,32 @@ def main(store_dir, model_path, dtype, **options):
         )
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    try:
-        folder = resolve_model(model_path, SUBFOLDERS)
-    except ModelNotFoundError as err:
-        raise click.ClickException(str(err)) from None
-
-    store_dir = Path(store_dir)
-    if store_dir.exists():
-        click.echo(f"{store_dir}/ exists: it is replaced when this run finishes.", err=True)
-    with atomic_output_dir(store_dir) as store, open(store / "log.txt", "w") as log_file:
+    owner = f"execute_SDS_VSD.py --generation_mode={settings.generation_mode}"
+    with (
+        ResultsFolder(store_dir, owner, "--store_dir") as store,
+        todo_errors(),
+        open(store / "log.txt", "w") as log_file,
+    ):
 
         def log(line):
             log_file.write(line + "\n")
             log_file.flush()
 
         for key, value in {
-            "store_dir": str(store_dir),
+            "store_dir": store_dir,
             "model_path": model_path,
             "dtype": str(torch_dtype),
             **asdict(settings),
         }.items():
             log(f"{key}: {value}")
-        text_embeddings = encode_prompts(
-            folder, [settings.negative_prompt, settings.prompt], device, torch_dtype
-        )
-        sd = load_stable_diffusion(folder, device, torch_dtype)
+        try:
+            folder = resolve_model(model_path, SUBFOLDERS)
+            text_embeddings = encode_prompts(
+                folder, [settings.negative_prompt, settings.prompt], device, torch_dtype
+            )
+            sd = load_stable_diffusion(folder, device, torch_dtype)
+        except ModelError as err:
+            raise click.ClickException(str(err)) from None
         if sd.scheduler.config.prediction_type != "epsilon":
             raise click.ClickException(
                 f"Model {model_path} predicts {sd.scheduler.config.prediction_type}, but SDS/VSD "

@@ -5,9 +5,11 @@ Two layouts are understood: a pipeline folder with one subfolder per component (
 (`config.json`, `scheduler_config.json` and weights, as `google/ddpm-celebahq-256` does).
 
 The cache lives under `HF_HOME` (default `~/.cache/huggingface`); on a cluster put it on scratch
-space (`export HF_HOME=/scratch/.../hf`) and pre-download on a login node: `hf download <model id>`.
+space (`export HF_HOME=/scratch/.../hf`) and pre-download on a login node: a missing model's message
+gives the `hf download` command (download_command) that fetches only the files these scripts load.
 """
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,8 +23,25 @@ IGNORE_PATTERNS = ["*.fp16.*", "*non_ema*", "*.ckpt", "*.msgpack", "*.onnx*", "*
 ROOT_FILES = ("model_index.json", "config.json", "scheduler_config.json")
 
 
-class ModelNotFoundError(Exception):
+class ModelError(Exception):
+    """A model that cannot be used; the message is one sentence that says what to do."""
+
+
+class ModelNotFoundError(ModelError):
     """The model is neither a local folder nor available from the hub (or its cache)."""
+
+
+@contextlib.contextmanager
+def loading(what: str, folder: str | Path):
+    """Turn a failure to load `what` from `folder` into a ModelError of one sentence."""
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 - diffusers and transformers raise many kinds
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        raise ModelError(
+            f"Cannot load {what} from {folder} ({lines[0].rstrip('. ')}); its files are damaged or "
+            "belong to another kind of model: download it again or pass another model."
+        ) from err
 
 
 def component_subfolder(folder: str | Path, name: str) -> str | None:
@@ -69,16 +88,38 @@ def _download(model: str, subfolders: Sequence[str], local_only: bool) -> Path:
     return root
 
 
-def _not_found(model: str, reason: str) -> ModelNotFoundError:
+def download_command(model: str, subfolders: Sequence[str], weights: str = "safetensors") -> str:
+    """`hf download` of only what resolve_model loads: configs, tokenizer files and the fp32 weights
+    of the given components in one format (no fp16 copies, no single-file checkpoints)."""
+    include = ["*.json", "*.txt", f"diffusion_pytorch_model.{weights}"]
+    include += [
+        f"{folder.strip('/')}/*.{weights}"
+        for folder in subfolders
+        if folder not in ("tokenizer", "scheduler")  # files that *.json and *.txt cover
+    ]
+    options = [f'--include "{pattern}"' for pattern in include]
+    options += [f'--exclude "{pattern}"' for pattern in ("*.fp16.*", "*non_ema*")]
+    return f"hf download {model} {' '.join(options)}"
+
+
+def _not_found(
+    model: str, reason: str, subfolders: Sequence[str], weights: str = "safetensors"
+) -> ModelNotFoundError:
     hf_home = Path(constants.HF_HOME).expanduser().resolve()
     cache = Path(constants.HF_HUB_CACHE).expanduser().resolve()
     return ModelNotFoundError(
         f"Model '{model}' is not a local folder and could not be loaded from the Hugging Face "
-        f"cache {cache} (HF_HOME={hf_home}) or the hub ({reason}); pre-download it on a machine "
-        f"with internet access (such as the login node) with `hf download {model}` or "
-        f'`python -c "from huggingface_hub import snapshot_download; '
-        f"snapshot_download('{model}')\"`, using the same HF_HOME."
+        f"cache {cache} (HF_HOME={hf_home}) or the hub ({reason}); pre-download the files used "
+        f"here on a machine with internet access (such as the login node), with the same HF_HOME: "
+        f"`{download_command(model, subfolders, weights)}`."
     )
+
+
+def _configs_without_weights(root: Path, names: Sequence[str]) -> bool:
+    """True if a missing component's config is there but not its weights: the repository has no
+    safetensors, only PyTorch .bin weights."""
+    folders = [root, *(root / name for name in names)]
+    return any((folder / "config.json").is_file() for folder in folders)
 
 
 def resolve_model(model: str, subfolders: Sequence[str] = ()) -> str:
@@ -102,19 +143,24 @@ def resolve_model(model: str, subfolders: Sequence[str] = ()) -> str:
         )
 
     reason = "it is not in the cache and HF_HUB_OFFLINE is set"
+    weights = "safetensors"
     try:
         root = _download(model, subfolders, local_only=True)
-        if not _missing(root, subfolders):
+        missing = _missing(root, subfolders)
+        if not missing:
             return str(root)
-        reason = f"the cached copy lacks {', '.join(_missing(root, subfolders))}"
+        reason = f"the cached copy lacks {', '.join(missing)}"
+        if _configs_without_weights(root, missing):
+            weights = "bin"
     except Exception:  # noqa: BLE001 - not cached (completely or at all): try the hub below
         pass
     if constants.is_offline_mode():
-        raise _not_found(model, reason)
+        raise _not_found(model, reason, subfolders, weights)
     try:
         root = _download(model, subfolders, local_only=False)
     except Exception as err:  # noqa: BLE001 - network, not found, gated, invalid id: one message
-        raise _not_found(model, type(err).__name__) from err
+        raise _not_found(model, type(err).__name__, subfolders) from err
     if _missing(root, subfolders):
-        raise _not_found(model, f"the repository has no {', '.join(_missing(root, subfolders))}")
+        reason = f"the repository has no {', '.join(_missing(root, subfolders))}"
+        raise _not_found(model, reason, subfolders)
     return str(root)

@@ -1,15 +1,28 @@
-"""Write images and result folders so that a killed job never leaves a half-written file behind."""
+"""Write images and result folders so that nothing is half-written and nothing is lost.
 
-import contextlib
+A results folder belongs to the command that made it: it holds a marker file (MARKER) naming that
+command. A run writes into a hidden sibling `.<name>.tmp-<random>` and renames it into place at the
+end, replacing only a folder that carries the same marker (or an empty one). A folder with anyone
+else's files is refused before any work is done, so a mistyped --outdir never deletes anything.
+"""
+
+import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import numpy as np
 import torch
 from PIL import Image
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, see _try_lock
+    fcntl = None
+
+MARKER = ".hw5-results"  # its text names the command whose results the folder holds
 
 
 def to_pil(img) -> Image.Image:
@@ -47,26 +60,148 @@ def save_image(img, path) -> None:
         raise
 
 
-@contextlib.contextmanager
-def atomic_output_dir(final_dir) -> Iterator[Path]:
-    """Yield a temporary sibling folder; on success it becomes `final_dir` (replacing an old one).
-
-    A failed run removes the temporary folder; a killed run leaves only `.<name>.tmp-*`, which
-    never looks like a finished result folder.
-    """
-    final_dir = Path(final_dir)
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}.tmp-"))
-    os.chmod(tmp, 0o755)  # mkdtemp makes an owner-only folder
+def _owner_of(folder: Path) -> str | None:
+    """The command named by the folder's marker, or None if it has none."""
     try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if final_dir.exists():
-        old = final_dir.parent / f".{final_dir.name}.old-{os.getpid()}"
-        os.replace(final_dir, old)
-    os.replace(tmp, final_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        return (folder / MARKER).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _try_lock(marker: Path):
+    """`marker` opened with an exclusive lock, held until the file is closed; None if a running
+    process holds the lock (and always on Windows, which has no such locks)."""
+    if fcntl is None:
+        return None
+    file = open(marker)  # noqa: SIM115 - closed by the caller, which releases the lock
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.close()
+        return None
+    return file
+
+
+class ResultsFolder:
+    """`with ResultsFolder(path, owner) as tmp:` write the results into `tmp`; on success `tmp`
+    becomes `path`.
+
+    On entering, before any work: `path` must be new, empty, or hold earlier results of the same
+    `owner` (its marker); otherwise click.BadParameter for `option` says which folder and why, and
+    nothing is touched. Hidden temporary folders of killed runs next to `path` are removed (only
+    ones carrying the marker and no longer locked by a running process). A failed run removes its
+    temporary folder and keeps the earlier results.
+    """
+
+    def __init__(self, path, owner: str, option: str = "--outdir"):
+        self.shown = str(path)  # as the user typed it
+        self.path = Path(path).expanduser().resolve()
+        self.owner = owner
+        self.option = option
+        self.tmp = None
+        self._lock = None
+        self._made_parents = []
+
+    def _refuse(self, why: str):
+        raise click.BadParameter(
+            f"{self.shown} {why}; nothing was changed: choose a new folder name.",
+            param_hint=self.option,
+        )
+
+    def _check(self) -> None:
+        path = self.path
+        if path == path.parent or Path.cwd().is_relative_to(path):
+            self._refuse("is the folder you run from (or holds it), not a folder of results")
+        if path.exists() and not path.is_dir():
+            self._refuse("is a file")
+        if not path.is_dir() or not any(path.iterdir()):
+            return
+        owner = _owner_of(path)
+        if owner is None:
+            names = sorted(p.name for p in path.iterdir())
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            self._refuse(f"holds files that this command did not write ({shown})")
+        if owner != self.owner:
+            self._refuse(f"holds the results of `{owner}`, which this run would replace")
+        if not os.access(path, os.W_OK):
+            self._refuse("holds earlier results that are read-only")
+        click.echo(f"{self.shown} holds earlier results: they are replaced at the end.", err=True)
+
+    def _remove_stale(self) -> None:
+        for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
+            if not (stale / MARKER).is_file():
+                continue  # not made by us: leave it
+            lock = _try_lock(stale / MARKER)
+            if lock is not None:  # its run is gone
+                shutil.rmtree(stale, ignore_errors=True)
+                lock.close()
+
+    def _make_parents(self) -> None:
+        missing = [p for p in reversed(self.path.parents) if not p.exists()]
+        for parent in missing:
+            parent.mkdir()
+            self._made_parents.append(parent)
+
+    def __enter__(self) -> Path:
+        self._check()
+        try:
+            self._make_parents()
+            self._remove_stale()
+            self.tmp = Path(
+                tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp-")
+            )
+            os.chmod(self.tmp, 0o755)  # mkdtemp makes an owner-only folder
+            (self.tmp / MARKER).write_text(self.owner + "\n")
+            self._lock = _try_lock(self.tmp / MARKER)  # held while this run lives
+        except OSError as err:
+            self._discard()
+            reason = err.strerror or type(err).__name__
+            self._refuse(f"cannot be written ({reason}: {err.filename or self.path.parent})")
+        return self.tmp
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None:
+            self._discard()
+            if isinstance(error, OSError) and (
+                str(error.filename or "").startswith(str(self.tmp))
+                or error.errno in (errno.ENOSPC, errno.EDQUOT)
+            ):
+                raise click.ClickException(
+                    f"Could not write the results into {self.shown} ({error.strerror}); "
+                    f"nothing was changed: free some space or choose another {self.option}."
+                ) from None
+            return
+        self._commit()
+
+    def _commit(self) -> None:
+        path = self.path
+        if path.is_dir() and any(path.iterdir()) and _owner_of(path) != self.owner:
+            (self.tmp / MARKER).unlink()  # keep the new results out of the next run's cleanup
+            self._unlock()
+            raise click.ClickException(
+                f"{self.shown} received other files during the run, so it was left alone; "
+                f"the new results are in {self.tmp}."
+            )
+        old = None
+        if path.exists():
+            old = path.parent / f"{self.tmp.name}-old"
+            os.replace(path, old)  # an empty folder or our own earlier results
+        os.replace(self.tmp, path)
+        self._unlock()
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _discard(self) -> None:
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        self._unlock()
+        for parent in reversed(self._made_parents):
+            try:
+                parent.rmdir()
+            except OSError:
+                pass
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None

@@ -14,9 +14,8 @@ from tqdm.auto import tqdm
 
 from scheduler.DDIM_scheduler import DDIMScheduler
 from scheduler.DDPM_scheduler import DDPMScheduler
-from utils.hub import component_subfolder, resolve_model
-
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+from utils.cli import DTYPES
+from utils.hub import ModelError, component_subfolder, loading, resolve_model
 
 
 def pick_device() -> torch.device:
@@ -44,13 +43,25 @@ def prepare_unet(unet: UNet2DModel, device: torch.device) -> UNet2DModel:
 def load_unet_and_scheduler(model_id: str, scheduler_class: type[DDPMScheduler | DDIMScheduler]):
     """The UNet2DModel of `model_id` (hub id or folder) and our scheduler built from its config.
 
-    Raises utils.hub.ModelNotFoundError when the model is neither on disk nor downloadable.
+    Raises utils.hub.ModelError (one sentence) when the model is neither on disk nor downloadable,
+    its files cannot be loaded, or it is a text-to-image model.
     """
     folder = resolve_model(model_id, ["unet", "scheduler"])
-    unet = UNet2DModel.from_pretrained(folder, subfolder=component_subfolder(folder, "unet"))
-    scheduler = scheduler_class.from_pretrained(
-        folder, subfolder=component_subfolder(folder, "scheduler")
-    )
+    unet_folder = component_subfolder(folder, "unet")
+    with loading("the UNet", folder):
+        unet_class = UNet2DModel.load_config(folder, subfolder=unet_folder).get("_class_name")
+    if unet_class == "UNet2DConditionModel":
+        raise ModelError(
+            f"Model '{model_id}' is a text-to-image model (its UNet is a UNet2DConditionModel, as "
+            "in Stable Diffusion), but this script samples an unconditional UNet2DModel: pass such "
+            "a model, e.g. --model_id google/ddpm-celebahq-256."
+        )
+    with loading("the UNet", folder):
+        unet = UNet2DModel.from_pretrained(folder, subfolder=unet_folder)
+    with loading("the scheduler config", folder):
+        scheduler = scheduler_class.from_pretrained(
+            folder, subfolder=component_subfolder(folder, "scheduler")
+        )
     return unet, scheduler
 
 

@@ -16,6 +16,8 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from utils.hub import loading
+
 SUBFOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 # LoRA on the attention projections of every transformer block of the UNet, as ProlificDreamer does.
 LORA_TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -33,9 +35,12 @@ def encode_prompts(folder, prompts, device, dtype):
     """CLIP text embeddings of `prompts`, shape [len(prompts), 77, D], computed once.
 
     The text encoder is loaded here and dropped on return, so it holds no GPU memory afterwards.
+    Raises utils.hub.ModelError (one sentence) if a part cannot be loaded.
     """
-    tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
-    text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", dtype=dtype)
+    with loading("the tokenizer", folder):
+        tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
+    with loading("the text encoder", folder):
+        text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", dtype=dtype)
     text_encoder.to(device).requires_grad_(False)
     tokens = tokenizer(
         prompts,
@@ -48,11 +53,17 @@ def encode_prompts(folder, prompts, device, dtype):
 
 
 def load_stable_diffusion(folder, device, dtype):
-    """UNet and VAE in `dtype`, frozen, and the training noise schedule (alpha-bar_t)."""
-    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype)
-    vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype)
+    """UNet and VAE in `dtype`, frozen, and the training noise schedule (alpha-bar_t).
+
+    Raises utils.hub.ModelError (one sentence) if a part cannot be loaded.
+    """
+    with loading("the UNet", folder):
+        unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype)
+    with loading("the VAE", folder):
+        vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype)
     # SD ships a sampler config (PNDM); only its training betas and add_noise are used here.
-    scheduler = DDPMScheduler.from_pretrained(folder, subfolder="scheduler")
+    with loading("the scheduler config", folder):
+        scheduler = DDPMScheduler.from_pretrained(folder, subfolder="scheduler")
     unet.to(device).requires_grad_(False).eval()
     vae.to(device).requires_grad_(False).eval()
     return StableDiffusion(unet=unet, vae=vae, scheduler=scheduler)

