@@ -49,7 +49,7 @@ from tools import markers, sandbox
 from tools.files import check_output_file, write_atomic
 
 try:
-    from tools.judge import HarnessError, Judge, Verdict, collect, load_checks
+    from tools.judge import NOT_DONE, HarnessError, Judge, Verdict, collect, load_checks
 except ImportError as missing:  # a broken grading environment must never score zeros
     raise SystemExit(
         f"error: the grading environment lacks the Python module {missing.name}; install the "
@@ -468,6 +468,26 @@ def summary_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def status_table(results: dict) -> tuple[str, bool]:
+    """A line per TODO: `done`, `not done yet` (its block is still the starter's) or `wrong` with
+    the first line of the first reason; and whether any TODO is wrong."""
+    todos = results["todos"]
+    width = max([len(t) for t in todos] + [10])
+    lines, wrong = [f"{'TODO'.ljust(width)}  status"], False
+    for todo, s in todos.items():
+        if s["tests"] and s["score"] >= s["max_score"] - 1e-9:
+            status = "done"
+        elif s["failed"] and all(r.startswith(NOT_DONE) for r in s["failed"]):
+            status = NOT_DONE
+        else:
+            wrong = True
+            status = "wrong: " + (s["failed"][0] if s["failed"] else "no check ran")[:150]
+        lines.append(f"{todo.ljust(width)}  {status}")
+    done = sum(line.endswith("  done") for line in lines)
+    lines.append(f"{done} of {len(todos)} TODOs done" + (", some wrong." if wrong else "."))
+    return "\n".join(lines), wrong
+
+
 def gradescope(results: dict) -> dict:
     """The results without the "todos" summary, which Gradescope's format does not have."""
     return {key: value for key, value in results.items() if key != "todos"}
@@ -477,12 +497,14 @@ def write_json(path: Path, data: dict) -> None:
     write_atomic(Path(path), (json.dumps(data, indent=2) + "\n").encode())
 
 
-def trust_note() -> str | None:
-    if sandbox.running_as_root():
+def trust_note(root: Path) -> str | None:
+    """One line for an ordinary user grading from the instructor's tree, which holds solutions."""
+    if sandbox.running_as_root() or not (root / "tools" / "release.py").is_file():
         return None
     return (
         f"note: grading as {getpass.getuser()}, not root: a submission's code can read what this "
-        "user can read; grade untrusted submissions with the autograder bundle, as root."
+        "user can read, this tree's solutions included; grade untrusted submissions with the "
+        "autograder bundle (tools/release.py --autograder), as root."
     )
 
 
@@ -497,16 +519,20 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--tree", default=str(REPO_ROOT), help="the course tree (default: this repository)"
     )
+    parser.add_argument("--status", action="store_true",
+                        help="print done / not done yet / wrong per TODO; write no results; "
+                        "exit 1 if a TODO is wrong")  # fmt: skip
     parser.add_argument("--timeout-per-todo", type=float, default=sandbox.Limits.seconds,
                         help="seconds for all the checks of one TODO block (default 30)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        check_output_file(Path(args.out), "--out")
+        if not args.status:
+            check_output_file(Path(args.out), "--out")
     except ValueError as error:
         raise SystemExit(str(error)) from None
     if not args.timeout_per_todo > 0:
         raise SystemExit("--timeout-per-todo must be a positive number of seconds.")
-    note = trust_note()
+    note = trust_note(Path(args.tree).resolve())
     if note:
         print(note, file=sys.stderr)
     try:
@@ -516,6 +542,10 @@ def main(argv=None) -> int:
     except HarnessError as error:
         print(f"error: the grading set-up is broken, nothing was scored: {error}.", file=sys.stderr)
         return 2
+    if args.status:
+        table, wrong = status_table(results)
+        print(table)
+        return 1 if wrong else 0
     print(summary_table(results))
     try:
         write_json(Path(args.out), gradescope(results))

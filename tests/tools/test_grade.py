@@ -271,8 +271,30 @@ def test_a_broken_set_up_stops_grading_instead_of_scoring_zeros(tree, tmp_path):
     assert "the grading set-up is broken" in result.stderr and "hw/geom/area.py#1" in result.stderr
 
 
-def test_not_root_says_what_a_submission_could_read(monkeypatch):
+def test_not_root_in_the_instructor_tree_says_what_a_submission_could_read(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox, "running_as_root", lambda: False)
-    assert "can read what this user can read" in grade.trust_note()
+    assert "can read what this user can read" in grade.trust_note(grade.REPO_ROOT)
+    assert grade.trust_note(tmp_path) is None  # no tools/release.py: a starter or a bundle
     monkeypatch.setattr(sandbox, "running_as_root", lambda: True)
-    assert grade.trust_note() is None
+    assert grade.trust_note(grade.REPO_ROOT) is None
+
+
+def test_status_says_done_not_done_yet_or_wrong(tree, tmp_path):
+    blank = '        raise NotImplementedError("TODO #2 in hw/calc.py")\n'
+    sub = submission_from(
+        tree,
+        tmp_path / "sub",
+        {
+            "hw/calc.py": [("        c = min(max(value, low), high)\n", blank)],
+            "hw/geom/area.py": [("area = width * height", "area = width + height")],
+        },
+    )
+    result = run_tool("grade", "--submission", sub, "--tree", tree, "--status")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("hw/calc.py#1") and line.endswith("  done") for line in lines)
+    assert any(
+        line.startswith("hw/calc.py#2") and line.endswith("  not done yet") for line in lines
+    )
+    assert any(line.startswith("hw/geom/area.py#1") and "  wrong: " in line for line in lines)
+    assert "1 of 3 TODOs done, some wrong." in result.stdout and not (sub / "results.json").exists()
