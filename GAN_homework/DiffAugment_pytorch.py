@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 
 def DiffAugment(x, policy="color,translation,cutout", channels_first=True):
@@ -123,8 +124,35 @@ AUGMENT_FNS = {
 }
 
 
+PREVIEW_TAG = "DiffAugment_pytorch.py cutout preview"  # in the PNG: a file the preview may replace
+
+
+def _is_preview(path):
+    try:
+        with Image.open(path) as image:
+            return image.info.get("Software") == PREVIEW_TAG
+    except (UnidentifiedImageError, OSError):
+        return False
+
+
+def check_preview_path(out_path):
+    """Refuse an --out that is a folder, not a .png, or a file that this preview did not write."""
+    if os.path.isdir(out_path):
+        raise SystemExit(f"--out {out_path} is a folder: give a file name such as cutout_img.png.")
+    if not out_path.lower().endswith(".png"):
+        raise SystemExit(f"--out {out_path} must end in .png: the preview is a PNG image.")
+    if os.path.exists(out_path) and not _is_preview(out_path):
+        raise SystemExit(
+            f"{out_path} exists and was not written by this preview; nothing was changed: "
+            "choose another --out."
+        )
+
+
 def preview_cutout(image_path, out_path, copies=4):
     """Write the image beside `copies` random cutouts of it, as one PNG."""
+    from outputs import atomic_file  # here: the augmentations themselves need nothing else
+
+    check_preview_path(out_path)
     if not os.path.isfile(image_path):
         raise SystemExit(
             f"Image {image_path} not found: run python dataset_download.py first "
@@ -149,11 +177,16 @@ def preview_cutout(image_path, out_path, copies=4):
     row = torch.cat(list(row), dim=1)  # side by side: [H, (1 + copies) * W, 3]
     row = (row.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
-    out_dir = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(out_dir, exist_ok=True)
-    tmp_path = os.path.join(out_dir, f".{os.path.basename(out_path)}.tmp.png")
-    Image.fromarray(row).save(tmp_path)
-    os.replace(tmp_path, out_path)
+    tag = PngInfo()
+    tag.add_text("Software", PREVIEW_TAG)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+        with atomic_file(out_path) as tmp_path:
+            Image.fromarray(row).save(tmp_path, pnginfo=tag)
+    except OSError as error:
+        raise SystemExit(
+            f"Cannot write {out_path} ({error.strerror or error}): choose another --out."
+        ) from None
 
 
 def main(argv=None):

@@ -6,15 +6,16 @@
 The source is the dataset repository `huggan/few-shot-dog` (one parquet file, about 9 MB, the
 AnimalFace-dog set of the DiffAugment paper); its `image` column holds each image's PNG/JPEG bytes.
 Safe to rerun: a complete folder is left alone, and a new one is written under a temporary name and
-renamed only when every image is in it.
+renamed only when every image is in it. It writes only into a folder it made (marked by a hidden
+file): a folder with any other files is refused before the download, never replaced.
 """
 
 import io
-import shutil
 import sys
 from pathlib import Path
 
 import click
+from outputs import OwnedFolder
 from PIL import Image, UnidentifiedImageError
 
 REPO_ID = "huggan/few-shot-dog"
@@ -61,21 +62,32 @@ def parquet_files(source: str) -> list[Path]:
 
 def read_images(files: list[Path]) -> list[bytes]:
     """The encoded bytes of every row's image, in file and row order."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     images = []
     for file in files:
-        table = pq.read_table(file)
+        try:
+            table = pq.read_table(file)
+        except (pa.ArrowException, OSError) as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise click.ClickException(
+                f"{file} is not a readable parquet file ({reason.rstrip('.')}); download it again."
+            ) from None
         if "image" not in table.column_names:
             raise click.ClickException(f"{file} has no 'image' column; it is not the dog dataset.")
-        for cell in table.column("image").to_pylist():
-            images.append(cell["bytes"] if isinstance(cell, dict) else cell)
+        for row, cell in enumerate(table.column("image").to_pylist()):
+            data = cell.get("bytes") if isinstance(cell, dict) else cell
+            if not isinstance(data, bytes):
+                raise click.ClickException(
+                    f"row {row} of {file} holds no encoded image; it is not the dog dataset."
+                )
+            images.append(data)
     return images
 
 
 def write_images(encoded: list[bytes], folder: Path) -> int:
     """Decode, convert to RGB, resize to 256x256 if needed, save as <i>.png; count resized ones."""
-    folder.mkdir(parents=True)
     resized = 0
     for i, data in enumerate(encoded):
         try:
@@ -95,42 +107,42 @@ def write_images(encoded: list[bytes], folder: Path) -> int:
 @click.option(
     "--source", default=REPO_ID, show_default=True, help="Hub dataset id, parquet file or folder."
 )
-@click.option("--out", default="many_shot_dog", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out",
+    default="many_shot_dog",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Dataset folder: a new one, or one this command wrote before.",
+)
 @click.option("--expected-count", default=EXPECTED, show_default=True, type=click.IntRange(min=1))
 def main(source, out, expected_count):
     out = Path(out)
     if is_complete(out, expected_count):
         click.echo(f"{out}/ is already complete ({expected_count} images); nothing to do.")
         return
-    if out.exists() and any(p.suffix != ".png" for p in out.iterdir()):
-        raise click.ClickException(
-            f"{out} exists and holds other files than PNGs; move it away and rerun."
-        )
-
-    files = parquet_files(source)
-    if not files:
-        raise click.ClickException(
-            f"{source} holds no parquet file; give the dataset's parquet file."
-        )
-    encoded = read_images(files)
-    if len(encoded) != expected_count:
-        raise click.ClickException(
-            f"{source} holds {len(encoded)} images, not the expected {expected_count}; "
-            "check that it is the few-shot dog dataset."
-        )
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        resized = write_images(encoded, tmp)
+    with OwnedFolder(out, "dataset_download.py", "--out") as tmp:
+        files = parquet_files(source)
+        if not files:
+            raise click.ClickException(
+                f"{source} holds no parquet file; give the dataset's parquet file."
+            )
+        encoded = read_images(files)
+        if len(encoded) != expected_count:
+            raise click.ClickException(
+                f"{source} holds {len(encoded)} images, not the expected {expected_count}; "
+                "check that it is the few-shot dog dataset."
+            )
+        try:
+            resized = write_images(encoded, tmp)
+        except OSError as error:
+            raise click.ClickException(
+                f"Could not write the images into {out} ({error.strerror}); nothing was "
+                "changed: free some disk space and rerun."
+            ) from None
         if not is_complete(tmp, expected_count):
             raise click.ClickException(
-                f"writing {tmp} failed; check the free disk space and rerun."
+                f"writing {out} failed; check the free disk space and rerun."
             )
-        if out.exists():  # an incomplete earlier attempt (PNGs only, checked above)
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     note = f" ({resized} resized to {RESOLUTION}x{RESOLUTION})" if resized else ""
     click.echo(f"wrote {expected_count} images of {RESOLUTION}x{RESOLUTION} into {out}/{note}.")
 

@@ -5,7 +5,9 @@ cutouts. The operations of the policy "color,translation,cutout" are checked for
 promise: per-image random parameters in their ranges, differentiable, never editing the input.
 """
 
+import errno
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,11 +99,99 @@ def test_preview_of_a_corrupt_image_fails_cleanly(tmp_path):
 def test_preview_on_the_starter_points_at_the_todo(tmp_path):
     starter = tmp_path / "DiffAugment_pytorch.py"
     starter.write_text(starterize(SCRIPT.read_text(), "GAN_homework/DiffAugment_pytorch.py"))
+    shutil.copy(SCRIPT.parent / "outputs.py", tmp_path)  # beside it, as in the starter
     write_dog(tmp_path / "many_shot_dog" / "0.png")
     result = run_script(tmp_path, script=starter)
     assert result.returncode == 1
     assert "TODO #1" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "cutout_img.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["DiffAugment_pytorch.py", "many_shot_dog",
+                                                          "outputs.py"]  # fmt: skip
+
+
+def preview(*args):
+    """Run the preview in process; its error message, or None when it succeeded."""
+    try:
+        aug.main([str(arg) for arg in args])
+    except SystemExit as error:
+        assert isinstance(error.code, str), "a message, not a bare exit status"
+        return error.code
+    return None
+
+
+def tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None
+            for p in sorted(folder.rglob("*"))}  # fmt: skip
+
+
+def test_out_a_folder_is_one_sentence_and_leaves_nothing(tmp_path):
+    dog = tmp_path / "dog.png"
+    write_dog(dog)
+    (tmp_path / "previews").mkdir()
+    (tmp_path / "previews" / "notes.txt").write_text("mine")
+    before = tree(tmp_path)
+    message = preview("--image", dog, "--out", tmp_path / "previews")
+    assert (
+        message
+        == f"--out {tmp_path / 'previews'} is a folder: give a file name such as cutout_img.png."
+    )
+    assert tree(tmp_path) == before, "no .previews.tmp.png or other file left"
+
+
+def test_out_that_cannot_be_written_is_one_sentence(tmp_path, monkeypatch):
+    import outputs
+
+    def read_only(dir, prefix, suffix):
+        raise PermissionError(errno.EACCES, "Permission denied", dir)
+
+    dog = tmp_path / "dog.png"
+    write_dog(dog)
+    monkeypatch.setattr(outputs.tempfile, "mkstemp", read_only)
+    message = preview("--image", dog, "--out", tmp_path / "cut.png")
+    assert (
+        message == f"Cannot write {tmp_path / 'cut.png'} (Permission denied): choose another --out."
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["dog.png"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_out_in_a_read_only_folder_is_one_sentence(tmp_path):
+    dog = tmp_path / "dog.png"
+    write_dog(dog)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        message = preview("--image", dog, "--out", locked / "cut.png")
+        assert message.startswith(f"Cannot write {locked / 'cut.png'} (Permission denied)")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_out_replaces_its_own_preview_but_no_other_file(tmp_path):
+    dog = tmp_path / "dog.png"
+    original = write_dog(dog)
+    out = tmp_path / "cut.png"
+    assert preview("--image", dog, "--out", out) is None
+    assert preview("--image", dog, "--out", out) is None, "a rerun replaces its own preview"
+    check_preview(out, original)
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(photo)
+    before = photo.read_bytes()
+    message = preview("--image", dog, "--out", photo)
+    assert message == (f"{photo} exists and was not written by this preview; nothing was changed: "
+                       "choose another --out.")  # fmt: skip
+    assert photo.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.png", "dog.png", "photo.png"]
+
+
+def test_out_must_be_a_png(tmp_path):
+    dog = tmp_path / "dog.png"
+    write_dog(dog)
+    message = preview("--image", dog, "--out", tmp_path / "cut.jpg")
+    assert message.endswith("must end in .png: the preview is a PNG image.")
+    assert [p.name for p in tmp_path.iterdir()] == ["dog.png"]
 
 
 # ---------------------------------------------------------------- the operations
