@@ -71,8 +71,9 @@ def read_images(files: list[Path]) -> list[bytes]:
             table = pq.read_table(file)
         except (pa.ArrowException, OSError) as error:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            reason = reason.split(". ")[0].rstrip(".")  # its first sentence
             raise click.ClickException(
-                f"{file} is not a readable parquet file ({reason.rstrip('.')}); download it again."
+                f"{file} is not a readable parquet file ({reason}); download it again."
             ) from None
         if "image" not in table.column_names:
             raise click.ClickException(f"{file} has no 'image' column; it is not the dog dataset.")

@@ -37,9 +37,10 @@ def loading(what: str, folder: str | Path):
     try:
         yield
     except Exception as err:  # noqa: BLE001 - diffusers and transformers raise many kinds
-        lines = str(err).strip().splitlines() or [type(err).__name__]
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = reason.split(". ")[0].rstrip(". ")  # its first sentence
         raise ModelError(
-            f"Cannot load {what} from {folder} ({lines[0].rstrip('. ')}); its files are damaged or "
+            f"Cannot load {what} from {folder} ({reason}); its files are damaged or "
             "belong to another kind of model: download it again or pass another model."
         ) from err
 

@@ -145,9 +145,13 @@ def test_download_hint_of_a_repository_without_safetensors_asks_for_bin(offline_
 
 def test_a_model_that_fails_to_load_is_one_sentence(tmp_path):
     with pytest.raises(ModelError) as error, hub.loading("the UNet", tmp_path):
-        raise OSError(f"Unable to load weights from {tmp_path}/x.safetensors.\nMore details")
+        raise OSError(f"Unable to load weights from {tmp_path}/x. It is damaged.\nMore details")
     message = str(error.value)
-    assert "\n" not in message and message.startswith(f"Cannot load the UNet from {tmp_path}")
+    assert (
+        "\n" not in message
+        and ". " not in message
+        and message.startswith(f"Cannot load the UNet from {tmp_path}")
+    )
     assert "download it again" in message
 
 

@@ -104,6 +104,7 @@ def test_a_corrupt_parquet_file_is_one_sentence(tmp_path, content):
     assert result.exit_code == 1
     assert f"Error: {source} is not a readable parquet file" in result.output
     assert "download it again" in result.output and len(result.output.strip().splitlines()) == 1
+    assert ". " not in result.output.strip(), "one sentence"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.parquet"]
 
 
