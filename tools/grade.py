@@ -307,14 +307,16 @@ def score(table, todos: list[str], verdicts: dict[str, list[Verdict]]) -> tuple[
         mine = verdicts.get(todo, [])
         total_weight = sum(v.check.weight for v in mine) or 1.0
         entry = {"score": 0.0, "max_score": points, "passed": 0, "tests": len(mine), "failed": []}
+        passed_weight = 0.0
         for v in mine:
             max_score = points * v.check.weight / total_weight
             earned = max_score if v.passed else 0.0
-            entry["score"] += earned
+            passed_weight += v.check.weight if v.passed else 0.0
             entry["passed"] += int(v.passed)
             if not v.passed:
                 entry["failed"].append(v.message.splitlines()[0] if v.message else "failed")
             tests.append(_test_entry(f"{todo} {v.check.name}", earned, max_score, v.message))
+        entry["score"] = points * passed_weight / total_weight  # exact when every check passes
         summary[todo] = entry
     return tests, summary
 

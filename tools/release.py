@@ -54,7 +54,12 @@ from tools import grade, markers, sandbox, todos
 from tools.judge import HarnessError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-INSTRUCTOR_FILES = {"tools/release.py", "tools/snippets.py", "tests/test_mutants.py"}
+INSTRUCTOR_FILES = {
+    "tools/release.py",
+    "tools/snippets.py",
+    "tests/test_mutants.py",
+    "tests/test_grading.py",
+}
 INSTRUCTOR_DIRS = ("tests/tools/", "tests/mutants/", ".ci/")
 INSTRUCTOR_FLAG = ".instructor-only"
 WALK_SKIP = todos.SKIP_DIRS | {"build", ".whl", ".mypy_cache"}
@@ -67,6 +72,10 @@ GRADING_TOOLS = (
     "sandbox.py",
     "markers.py",
     "files.py",
+)
+# A Markdown section between these comments is left out of the starter.
+INSTRUCTOR_SECTION = re.compile(
+    r"^<!-- instructor-only\b.*?-->$.*?^<!-- end instructor-only -->\n*", re.MULTILINE | re.DOTALL
 )
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 STARTER_LINT_IGNORES = ["F401", "F821", "F841"]
@@ -143,6 +152,10 @@ def write_starter(root: Path, out: Path, names: list[str] | None = None) -> list
         source, target = root / rel, out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
+        if rel.endswith(".md"):
+            text = source.read_text(encoding="utf-8")
+            if INSTRUCTOR_SECTION.search(text):
+                target.write_text(INSTRUCTOR_SECTION.sub("", text), encoding="utf-8")
         if rel.endswith(".py"):
             text = source.read_text(encoding="utf-8")
             if markers.has_markers(text):

@@ -1,6 +1,6 @@
 """Demo of Part B's DDPM, DDIM and DPS commands on a tiny random UNet (CPU, about a minute).
 
-    python tools/demo/diffusion.py
+    python -m tools.demo.diffusion   (from the repository root)
 
 Writes a tiny UNet2DModel and the scheduler config of google/ddpm-celebahq-256 to
 demo-output/diffusion/tiny-ddpm/{unet,scheduler} with save_pretrained, then runs the real
@@ -11,16 +11,15 @@ build_tiny_ddpm as well.
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 from diffusers import UNet2DModel
 
+from tools.demo.common import require_done, run
+
 ROOT = Path(__file__).resolve().parents[2]
-HOMEWORK = ROOT / "Diffusion_homework"
 
 # scheduler_config.json of google/ddpm-celebahq-256, as published (with its legacy keys).
 CELEBAHQ_SCHEDULER = {
@@ -66,22 +65,18 @@ def build_tiny_ddpm(folder, sample_size=32, seed=0, root_layout=False):
     return folder
 
 
-def run(args, env):
-    print("$", " ".join(args), flush=True)
-    subprocess.run([sys.executable, *args], cwd=HOMEWORK, env=env, check=True)
-
-
 def main():
+    require_done("Diffusion (DDPM, DDIM, DPS)", ("Diffusion_homework/scheduler/",))
     out = ROOT / "demo-output" / "diffusion"
     model = build_tiny_ddpm(out / "tiny-ddpm")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
     common = ["--model_id", str(model), "--num_images", "4", "--batch_size", "2"]
-    run(["execute_DDPM_DDIM.py", "--scheduler_name", "DDPM", "--num_inference_steps", "20",
+    run("Diffusion_homework", ["execute_DDPM_DDIM.py", "--scheduler_name", "DDPM", "--num_inference_steps", "20",
          "--outdir", str(out / "DDPM_results"), *common], env)  # fmt: skip
-    run(["execute_DDPM_DDIM.py", "--scheduler_name", "DDIM",
+    run("Diffusion_homework", ["execute_DDPM_DDIM.py", "--scheduler_name", "DDIM",
          "--outdir", str(out / "DDIM_results"), *common], env)  # fmt: skip
-    run(["execute_DPS.py", "--model_id", str(model), "--num_inference_steps", "20",
+    run("Diffusion_homework", ["execute_DPS.py", "--model_id", str(model), "--num_inference_steps", "20",
          "--outdir", str(out / "DPS_results")], env)  # fmt: skip
     print(f"Diffusion demo done in {time.perf_counter() - start:.0f} s; outputs in {out}/")
 

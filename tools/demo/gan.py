@@ -1,6 +1,6 @@
 """Demo of Part A's train.py on 16 generated "dog" images with the tiny config (CPU, about a minute).
 
-    python tools/demo/gan.py
+    python -m tools.demo.gan   (from the repository root)
 
 Draws 16 colored blobs of 32x32 into demo-output/gan/data/many_shot_dog, then runs the real command from
 GAN_homework/ as students do -- with R1 and DiffAugment, 40 iterations, a snapshot every 20 -- and
@@ -8,18 +8,16 @@ continues the run with --resume auto to 50 iterations, as a job after the cluste
 Prints where the sample grids, log and checkpoints are.
 """
 
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from tools.demo.common import require_done, run
+
 ROOT = Path(__file__).resolve().parents[2]
-HOMEWORK = ROOT / "GAN_homework"
 OUT = ROOT / "demo-output" / "gan"
 
 
@@ -37,15 +35,13 @@ def draw_dogs(folder: Path, count: int = 16, size: int = 32, seed: int = 0) -> P
 
 
 def train(*extra: str) -> None:
-    command = [sys.executable, "train.py", "--outdir", str(OUT / "training-runs"), "--data", str(OUT / "data" / "many_shot_dog"),
-               "--cfg", "tiny", "--use_r1_regularization", "True", "--use_diffaug", "True", "--snap", "20",
-               *extra]  # fmt: skip
-    print("$ cd GAN_homework && " + " ".join(command[1:]), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    subprocess.run(command, cwd=HOMEWORK, env=env, check=True)
+    run("GAN_homework", ["train.py", "--outdir", str(OUT / "training-runs"), "--data", str(OUT / "data" / "many_shot_dog"),
+                         "--cfg", "tiny", "--use_r1_regularization", "True", "--use_diffaug", "True", "--snap", "20",
+                         *extra])  # fmt: skip
 
 
 def main() -> None:
+    require_done("GAN", ("GAN_homework/",))
     start = time.perf_counter()
     shutil.rmtree(OUT, ignore_errors=True)
     draw_dogs(OUT / "data" / "many_shot_dog")
