@@ -45,7 +45,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from tools import markers, sandbox
+from tools import markers, sandbox, todos
 from tools.files import check_output_file, write_atomic
 
 try:
@@ -204,9 +204,7 @@ def _read_folder(path: Path, wanted: list[str], sub: Submission) -> None:
     top = path.resolve()
     names = []
     for folder, dirs, files in os.walk(path, followlinks=False):
-        dirs[:] = [
-            d for d in dirs if not d.startswith(".") and d not in {"__pycache__", "__MACOSX"}
-        ]
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in todos.SKIP_DIRS]
         for name in files:
             names.append(Path(folder, name).relative_to(path).as_posix())
     candidates: dict[str, dict[str, str]] = {}
