@@ -138,6 +138,44 @@ class Outputs:
     def after(self, name) -> torch.Tensor:
         return self.tensors[f"after/{name}"]
 
+    def number(self, name) -> float:
+        """A result that must be one number (a Python number or a 1-element tensor)."""
+        value = self[name]
+        if value.numel() != 1:
+            raise Fail(
+                f"`{name}` should be a number or a 0-dim tensor, got a tensor of shape "
+                f"{tuple(value.shape)}."
+            )
+        return float(value.reshape(()))
+
+    def tensor(self, name, shape) -> torch.Tensor:
+        """A result that must have `shape` (that of `sample`), in float64 for the comparison."""
+        value = self[name]
+        if tuple(value.shape) != tuple(shape):
+            raise Fail(
+                f"`{name}` should have the shape {tuple(shape)} of `sample`, got "
+                f"{tuple(value.shape)}."
+            )
+        return value.double()
+
+    def assert_unchanged(self, sent: dict) -> None:
+        """The tensors the judge sent must be as they were: a block computes new tensors."""
+        for name, value in sent.items():
+            if isinstance(value, torch.Tensor) and not torch.equal(self.after(name), value):
+                raise Fail(
+                    f"The block changed `{name}` in place (the caller's tensor); compute new "
+                    "tensors instead."
+                )
+
+
+def assert_close(actual, expected, message, rtol=1e-4):
+    """Fail with `message` and the largest error unless the tensors agree to rtol and an atol
+    scaled by the expected values' magnitude."""
+    atol = 1e-5 * (1 + float(expected.abs().max()))
+    if not torch.allclose(actual, expected, rtol=rtol, atol=atol):
+        err = (actual - expected).abs().nan_to_num(float("inf")).max().item()
+        raise Fail(f"{message} (largest error {err:.3g})")
+
 
 def decode(data: bytes, results: tuple[str, ...]):
     """(header, tensors) of a reply; raises ValueError on anything malformed."""

@@ -15,7 +15,7 @@ alpha-bar_0. TODO #3 (DPS) is checked in dps.py.
 import torch
 from diffusers import DDIMScheduler as OracleDDIM
 
-from tools.judge import Fail, check
+from tools.judge import Fail, assert_close, check
 from tools.worker import capture
 
 PATH = "Diffusion_homework/scheduler/DDIM_scheduler.py"
@@ -101,41 +101,6 @@ def timesteps(steps, spacing, count):
     return spread([int(t) for t in oracle(steps, spacing).timesteps], count)
 
 
-def number(out, name):
-    value = out[name]
-    if value.numel() != 1:
-        raise Fail(
-            f"`{name}` should be a number or a 0-dim tensor, got a tensor of shape "
-            f"{tuple(value.shape)}."
-        )
-    return float(value.reshape(()))
-
-
-def tensor_result(out, name, shape):
-    value = out[name]
-    if tuple(value.shape) != tuple(shape):
-        raise Fail(
-            f"`{name}` should have the shape {tuple(shape)} of `sample`, got {tuple(value.shape)}."
-        )
-    return value.double()
-
-
-def unchanged(out, sent):
-    for name, value in sent.items():
-        if isinstance(value, torch.Tensor) and not torch.equal(out.after(name), value):
-            raise Fail(
-                f"The block changed `{name}` in place (the caller's tensor); compute new tensors "
-                "instead."
-            )
-
-
-def assert_close(actual, expected, message, rtol=1e-4):
-    atol = 1e-5 * (1 + float(expected.abs().max()))
-    if not torch.allclose(actual, expected, rtol=rtol, atol=atol):
-        err = (actual - expected).abs().nan_to_num(float("inf")).max().item()
-        raise Fail(f"{message} (largest error {err:.3g})")
-
-
 def run(block, scheduler, t, eta, shape, clip, alpha_to_one, sent):
     return block(
         inputs=sent,
@@ -159,15 +124,15 @@ def check_pred_original_sample(block, steps, spacing, clip, shape, count):
         a_t, a_prev, _, _ = alphas(scheduler, t, 0.0)
         sent = {"alpha_prod_t": a_t, "alpha_prod_t_prev": a_prev, "sample": x, "model_output": eps}
         out = run(block, scheduler, t, 0.0, shape, clip, True, sent)
-        unchanged(out, sent)
+        out.assert_unchanged(sent)
         where = f"{steps} steps ({spacing}), t={t}, clip_sample={clip}"
-        beta = number(out, "beta_prod_t")
+        beta = out.number("beta_prod_t")
         if not abs(beta - float(1 - a_t)) <= 1e-6:
             raise Fail(
                 f"{where}: beta_prod_t should be beta-bar_t = 1 - alpha-bar_t = "
                 f"{float(1 - a_t):.6g}, Eq. (10), got {beta:.6g}."
             )
-        got = tensor_result(out, "pred_original_sample", shape)
+        got = out.tensor("pred_original_sample", shape)
         want = (x.double() - (1 - a_t).sqrt() * eps.double()) / a_t.sqrt()
         clipped = torch.allclose(got, want.clamp(-1, 1), atol=1e-4) and want.abs().max() > 1.01
         assert_close(
@@ -214,8 +179,8 @@ def check_prev_sample(block, steps, spacing, eta, shape, clip=True, alpha_to_one
             "sigma_t": sigma_t,
         }
         out = run(block, scheduler, t, eta, shape, clip, alpha_to_one, sent)
-        unchanged(out, sent)
-        got = tensor_result(out, "prev_sample", shape)
+        out.assert_unchanged(sent)
+        got = out.tensor("prev_sample", shape)
         want = a_prev.sqrt() * x0.double() + (1 - a_prev - sigma_t**2).sqrt() * eps.double()
         assert_close(
             got,

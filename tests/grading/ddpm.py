@@ -15,7 +15,7 @@ prev_t = -1).
 import torch
 from diffusers import DDPMScheduler as OracleDDPM
 
-from tools.judge import Fail, check
+from tools.judge import Fail, assert_close, check
 from tools.worker import capture
 
 PATH = "Diffusion_homework/scheduler/DDPM_scheduler.py"
@@ -128,41 +128,6 @@ def x0_of(x, eps, a, clip):
     return x0.clamp(-1, 1) if clip else x0
 
 
-def number(out, name):
-    value = out[name]
-    if value.numel() != 1:
-        raise Fail(
-            f"`{name}` should be a number or a 0-dim tensor, got a tensor of shape "
-            f"{tuple(value.shape)}."
-        )
-    return float(value.reshape(()))
-
-
-def tensor_result(out, name, shape):
-    value = out[name]
-    if tuple(value.shape) != tuple(shape):
-        raise Fail(
-            f"`{name}` should have the shape {tuple(shape)} of `sample`, got {tuple(value.shape)}."
-        )
-    return value.double()
-
-
-def unchanged(out, sent):
-    for name, value in sent.items():
-        if isinstance(value, torch.Tensor) and not torch.equal(out.after(name), value):
-            raise Fail(
-                f"The block changed `{name}` in place (the caller's tensor); compute new tensors "
-                "instead."
-            )
-
-
-def assert_close(actual, expected, message, rtol=1e-4):
-    atol = 1e-5 * (1 + float(expected.abs().max()))
-    if not torch.allclose(actual, expected, rtol=rtol, atol=atol):
-        err = (actual - expected).abs().nan_to_num(float("inf")).max().item()
-        raise Fail(f"{message} (largest error {err:.3g})")
-
-
 def spread(pairs, count):
     """About `count` of the (t, prev_t) pairs, evenly spread, always with the first and the last
     two (prev_t = 0 and prev_t = -1)."""
@@ -186,7 +151,7 @@ def check_alphas(block, steps, spacing, pairs):
         )
         exact = alphas(t, prev_t)
         for name in ALPHAS:
-            got, want = number(out, name), float(exact[name])
+            got, want = out.number(name), float(exact[name])
             if not abs(got - want) <= 1e-6 + 1e-4 * abs(want):
                 raise Fail(
                     f"{steps} steps ({spacing}), t={t}, prev_t={prev_t}: `{name}` should be "
@@ -222,8 +187,8 @@ def check_pred_original_sample(block, steps, spacing, clip, shape, pairs):
         a = alphas(t, prev_t)
         sent = {"sample": x, "model_output": eps, **a}
         out = block(inputs=sent, t=t, steps=steps, spacing=spacing, clip=clip, shape=shape)
-        unchanged(out, sent)
-        got = tensor_result(out, "pred_original_sample", shape)
+        out.assert_unchanged(sent)
+        got = out.tensor("pred_original_sample", shape)
         want = (x.double() - a["beta_prod_t"].sqrt() * eps.double()) / a["alpha_prod_t"].sqrt()
         clipped = torch.allclose(got, want.clamp(-1, 1), atol=1e-4) and want.abs().max() > 1.01
         assert_close(
@@ -262,8 +227,8 @@ def prev_mean(block, steps, spacing, clip, shape, t, prev_t):
     x0 = x0_of(x, eps, a, clip)
     sent = {"sample": x, "model_output": eps, "pred_original_sample": x0, **a}
     out = block(inputs=sent, t=t, steps=steps, spacing=spacing, clip=clip, shape=shape)
-    unchanged(out, sent)
-    got = tensor_result(out, "pred_prev_sample", shape)
+    out.assert_unchanged(sent)
+    got = out.tensor("pred_prev_sample", shape)
     want = (
         a["alpha_prod_t_prev"].sqrt() * a["current_beta_t"] / a["beta_prod_t"] * x0.double()
         + a["current_alpha_t"].sqrt() * a["beta_prod_t_prev"] / a["beta_prod_t"] * x.double()
