@@ -1,9 +1,21 @@
 """The submission packer (tools/submit.py) on a made-up student checkout."""
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import zipfile
+from pathlib import Path
 
-from tool_helpers import run_tool
+import pytest
+from tool_helpers import REPO, run_tool
+
+from tools import todos
+from tools.submit import required_tasks
+
+RUNS = "GAN_homework/training-runs"
+FILLED = "x = 1"
 
 
 def write(path, data=b"x"):
@@ -12,99 +24,333 @@ def write(path, data=b"x"):
     return path
 
 
-def student_checkout(root, gan_runs=True, diffusion=True):
+def todo_file(bodies: dict[int, str]) -> str:
+    """A module whose TODO blocks (marker lines as in the course files) hold the given bodies."""
+    lines = ["def step():"]
+    for number, body in bodies.items():
+        lines += [
+            f"    # TODO #{number}: see the handout",
+            f"    # ---------------- BEGIN TODO #{number} ----------------",
+            *(f"    {line}" for line in body.splitlines()),
+            f"    # ----------------- END TODO #{number} -----------------",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def filled_todo_files(root, bodies=None):
+    """Every file of the TODO registry, its blocks filled in (or as `bodies` maps a TODO id)."""
+    bodies = bodies or {}
+    for path in dict.fromkeys(todo.path for todo in todos.TODOS):
+        numbers = [todo.number for todo in todos.TODOS if todo.path == path]
+        write(root / path, todo_file({n: bodies.get(f"{path}#{n}", FILLED) for n in numbers}))
+
+
+def answered(template: str, answer: str = "my answer") -> str:
+    """The template with `answer` after every line that ends with a colon."""
+    return "".join(
+        line + (f"\n{answer}\n" if line.rstrip().endswith(":") else "\n")
+        for line in template.splitlines()
+    )
+
+
+def gan_run(root, name, r1, aug, grids=(), extras=()):
+    run = root / RUNS / name
+    write(run / "log.txt", f"use_r1_regularization={r1} use_diffaug={aug}\noptions: {{}}\n")
+    for iteration in grids:
+        write(run / f"fakes{iteration:06d}iter_trained.png")
+    for extra in extras:
+        write(run / extra)
+    return run
+
+
+def distillation_store(root, name, mode, guidance, age):
+    store = root / "Diffusion_homework" / name
+    write(store / ".hw5-results", f"execute_SDS_VSD.py --generation_mode={mode}")
+    write(
+        store / "log.txt",
+        f"store_dir: {name}\ngeneration_mode: {mode}\nguidance_scale: {guidance}\n",
+    )
+    for image in ("generated_progressive.png", "generated_image.png", "loss_curve.png"):
+        write(store / image)
+        os.utime(store / image, (1e9 - age, 1e9 - age))
+    if mode == "vsd":
+        write(store / "lora_weights.safetensors")
+
+
+def student_checkout(root, results=True):
+    """A checkout with every TODO filled, answered templates and (with `results`) every result
+    the handout asks for, among extra runs and images that must not be packed."""
+    filled_todo_files(root)
     write(root / "GAN_homework/train.py", "print('train')\n")
-    write(root / "GAN_homework/training/loss.py", "loss = 1\n")
     write(root / "GAN_homework/training/__pycache__/loss.cpython-311.pyc")
     write(root / "GAN_homework/many_shot_dog/0.png")
     write(root / "GAN_homework/many_shot_dog/helper.py", "x = 1\n")
     write(root / "GAN_homework/checkpoint/part1-10K.pkl")
-    write(root / "GAN_homework/answers.md", "Task 2: ...\n")
-    if gan_runs:
-        flags = [("False", "False"), ("True", "False")]  # part 3 not run yet
-        for i, (r1, aug) in enumerate(flags):
-            run = root / f"GAN_homework/training-runs/0000{i}-many_shot_dog-low_shot"
-            write(run / "log.txt", f"use_r1_regularization={r1} use_diffaug={aug}\nmore\n")
-            write(run / "fakes000100iter_trained.png")
-            write(run / "fakes004500iter_trained.png")
-            write(run / "fakes000900iter_trained.png")
-            write(run / "reals.png")
-            write(run / "network-snapshot-004500.pkl")
-    write(root / "Diffusion_homework/scheduler/DDPM_scheduler.py", "x = 1\n")
-    if diffusion:
-        for i in range(10):
-            write(root / f"Diffusion_homework/DDPM_results/DDPM_generated_image{i}.png")
-        for i in range(3):
-            write(root / f"Diffusion_homework/DPS_results/DPS_generated_image{i}.png")
-            write(root / f"Diffusion_homework/DPS_results/DPS_masked_input_image{i}.png")
-        for store in ("SDS_results", "SDS_results_cfg100", "VSD_results"):
-            write(root / f"Diffusion_homework/{store}/generated_progressive.png")
-            write(root / f"Diffusion_homework/{store}/generated_image.png")
-            write(root / f"Diffusion_homework/{store}/lora.safetensors")
+    write(root / "GAN_homework/cutout_img.png")
+    for part in ("GAN_homework", "Diffusion_homework"):
+        write(root / part / "answers.md", answered((REPO / part / "answers.md").read_text()))
     write(root / "Diffusion_homework/model/unet.bin")
+    if not results:
+        return root
+    extras = ("reals.png", "checkpoint-004500.pt", "stats.jsonl")
+    gan_run(root, "00000-many_shot_dog-low_shot-nor1-noaug", False, False, (100, 4500), extras)
+    gan_run(root, "00001-many_shot_dog-low_shot-nor1-noaug", False, False, (100, 900, 4600),
+            (*extras, "training_curves.png"))  # fmt: skip
+    gan_run(root, "00002-many_shot_dog-low_shot-r1-noaug", True, False, (4400,), extras)
+    gan_run(root, "00003-many_shot_dog-low_shot-r1-diffaug", True, True, (3000,), extras)
+    for i in range(10):
+        write(root / f"Diffusion_homework/DDPM_results/DDPM_generated_image{i}.png")
+        write(root / f"Diffusion_homework/DDIM_results/DDIM_generated_image{i}.png")
+    for i in range(3):
+        write(root / f"Diffusion_homework/DPS_results/DPS_generated_image{i}.png")
+        write(root / f"Diffusion_homework/DPS_results/DPS_masked_input_image{i}.png")
+    write(root / "Diffusion_homework/DPS_results/DPS_grid.png")
+    write(root / "Diffusion_homework/DPS_results_100steps/DPS_grid.png")
+    distillation_store(root, "SDS_results", "sds", 7.5, age=30)
+    distillation_store(root, "SDS_results_cfg100", "sds", 100.0, age=20)
+    distillation_store(root, "VSD_results", "vsd", 7.5, age=10)
     return root
 
 
-def test_zip_has_code_images_answers_and_nothing_heavy(tmp_path):
+def packed(root, out=None) -> set[str]:
+    return set(zipfile.ZipFile(out or root / "HW5_submission.zip").namelist())
+
+
+def warnings_of(result) -> list[str]:
+    return [line for line in result.stdout.splitlines() if line.startswith("warning: ")]
+
+
+def test_packs_what_the_handout_asks_for_and_nothing_else(tmp_path):
     root = student_checkout(tmp_path / "repo")
     result = run_tool("submit", cwd=root / "GAN_homework")  # run from a homework folder
     assert result.returncode == 0, result.stderr
-    out = root / "HW5_submission.zip"
-    names = set(zipfile.ZipFile(out).namelist())
-    run0 = "GAN_homework/training-runs/00000-many_shot_dog-low_shot"
-    expected = {
-        "GAN_homework/train.py",
-        "GAN_homework/training/loss.py",
+    assert warnings_of(result) == []
+    run1 = f"{RUNS}/00001-many_shot_dog-low_shot-nor1-noaug"
+    run2 = f"{RUNS}/00002-many_shot_dog-low_shot-r1-noaug"
+    run3 = f"{RUNS}/00003-many_shot_dog-low_shot-r1-diffaug"
+    home = "Diffusion_homework"
+    assert {name for name in packed(root) if not name.endswith(".py")} == {
+        f"{run1}/fakes004600iter_trained.png",
+        f"{run1}/log.txt",
+        f"{run1}/training_curves.png",
+        f"{run2}/fakes004400iter_trained.png",
+        f"{run2}/log.txt",
+        f"{run3}/fakes003000iter_trained.png",
+        f"{run3}/log.txt",
+        *(f"{home}/DDPM_results/DDPM_generated_image{i}.png" for i in range(10)),
+        *(f"{home}/DDIM_results/DDIM_generated_image{i}.png" for i in range(10)),
+        *(f"{home}/DPS_results/DPS_generated_image{i}.png" for i in range(3)),
+        *(f"{home}/DPS_results/DPS_masked_input_image{i}.png" for i in range(3)),
+        f"{home}/SDS_results/generated_progressive.png",
+        f"{home}/SDS_results_cfg100/generated_progressive.png",
+        f"{home}/VSD_results/generated_progressive.png",
         "GAN_homework/answers.md",
-        f"{run0}/fakes004500iter_trained.png",
-        f"{run0}/log.txt",
-        "Diffusion_homework/scheduler/DDPM_scheduler.py",
-        "Diffusion_homework/DDPM_results/DDPM_generated_image9.png",
-        "Diffusion_homework/DPS_results/DPS_masked_input_image2.png",
-        "Diffusion_homework/SDS_results_cfg100/generated_progressive.png",
-        "Diffusion_homework/VSD_results/generated_image.png",
+        f"{home}/answers.md",
     }
-    assert expected <= names, expected - names
-    for name in names:
-        assert not name.endswith((".pkl", ".pyc", ".bin", ".safetensors")), name
-        assert "many_shot_dog/" not in name and "checkpoint/" not in name
-        assert "fakes000100" not in name and "reals.png" not in name
+    code = {name for name in packed(root) if name.endswith(".py")}
+    assert "GAN_homework/train.py" in code and "GAN_homework/training/loss.py" in code
+    assert not any("many_shot_dog/" in name for name in code)
     assert "GAN_homework/training/loss.py" in result.stdout
-    # what is missing is named, the zip is still written
-    assert "warning: Diffusion_homework/DDIM_results/ has 0 PNG images" in result.stdout
-    assert "part 3 (R1 + DiffAug)" in result.stdout
-    assert "Diffusion_homework/answers.md" in result.stdout
+
+
+def test_newest_run_of_each_part_and_the_first_ten_images(tmp_path):
+    root = student_checkout(tmp_path / "repo")
+    gan_run(root, "00004-many_shot_dog-low_shot-r1-noaug", True, False)  # started, no grid yet
+    gan_run(root, "00005-many_shot_dog-low_shot-noaug", False, True, (200,))
+    shutil.rmtree(root / RUNS / "00003-many_shot_dog-low_shot-r1-diffaug")
+    for i in range(10, 13):
+        write(root / f"Diffusion_homework/DDPM_results/DDPM_generated_image{i}.png")
+    distillation_store(root, "SDS_results_old", "sds", 7.5, age=50)
+    distillation_store(root, "SDS_results_cfg50", "sds", 50, age=5)
+    result = run_tool("submit", cwd=root)
+    assert result.returncode == 0, result.stderr
+    names = packed(root)
+    assert f"{RUNS}/00002-many_shot_dog-low_shot-r1-noaug/fakes004400iter_trained.png" in names
+    assert not any("/00004-" in n or "/00005-" in n or "/00000-" in n for n in names)
+    assert "Diffusion_homework/DDPM_results/DDPM_generated_image10.png" not in names
+    assert not any("SDS_results_old" in n or "cfg50" in n for n in names)
+    assert warnings_of(result) == [
+        "warning: GAN_homework/training-runs/00005-many_shot_dog-low_shot-noaug/ is left out: "
+        "use_diffaug=True without R1 is none of the handout's three parts.",
+        "warning: GAN part 2 (R1): GAN_homework/training-runs/00004-many_shot_dog-low_shot-"
+        "r1-noaug/ has no sample grid yet, so the older GAN_homework/training-runs/00002-"
+        "many_shot_dog-low_shot-r1-noaug/ is packed.",
+        "warning: No sample grid of GAN part 3 (R1 + DiffAug) in GAN_homework/training-runs/ "
+        "(train.py --use_r1_regularization True --use_diffaug True): the handout asks for its "
+        "latest fakes<iter>iter_trained.png and log.txt.",
+        "warning: Diffusion_homework/DDPM_results/ holds 13 images; packed the first 10, "
+        "DDPM_generated_image0.png to DDPM_generated_image9.png (delete the ones you do not "
+        "want to submit to pick others).",
+        "warning: Diffusion_homework/SDS_results_cfg50/ is left out: SDS at guidance scale 50 "
+        "is none of the handout's runs.",
+        "warning: Diffusion_homework/SDS_results_old/ is left out: "
+        "Diffusion_homework/SDS_results/ is a newer run of Task 6, SDS at guidance scale 7.5.",
+    ]
+
+
+def test_warns_of_blank_todo_blocks_and_unanswered_templates(tmp_path):
+    root = student_checkout(tmp_path / "repo")
+    loss = "GAN_homework/training/loss.py"
+    starter = f'raise NotImplementedError("TODO #1 in {loss}")'
+    filled_todo_files(
+        root,
+        {
+            f"{loss}#1": starter,
+            f"{loss}#3": f"{FILLED}\n{starter}",
+            f"{loss}#4": "# nothing yet",
+        },
+    )
+    write(root / "Diffusion_homework/utils/sds_vsd_utils.py", "# BEGIN TODO #1\n")
+    shutil.copy(REPO / "GAN_homework/answers.md", root / "GAN_homework/answers.md")
+    diffusion = (REPO / "Diffusion_homework/answers.md").read_text()
+    write(
+        root / "Diffusion_homework/answers.md",
+        diffusion.replace("over DDPM:\n", "over DDPM:\nFaster, a little less diverse.\n"),
+    )
+    result = run_tool("submit", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert warnings_of(result) == [
+        f"warning: {loss}#1 (generator loss, Eq. (1)) is still blank.",
+        f"warning: {loss}#3 still holds the starter's `raise NotImplementedError` line: delete "
+        "it, or your code never runs.",
+        f"warning: {loss}#4 (discriminator loss on reals, Eq. (2)) is still blank.",
+        "warning: Diffusion_homework/utils/sds_vsd_utils.py, line 1: BEGIN TODO #1 has no END "
+        "line: the grader cannot tell your TODO blocks apart there.",
+        "warning: GAN_homework/answers.md is still the blank template: no answer to Task 2.",
+        "warning: Diffusion_homework/answers.md: no answer to Task 5 yet.",
+    ]
+
+
+def test_the_templates_read_as_unanswered_until_answered():
+    for part, tasks in (("GAN_homework", ["Task 2"]), ("Diffusion_homework", ["Task 3", "Task 5"])):
+        template = (REPO / part / "answers.md").read_text()
+        assert required_tasks(template) == [(task, False) for task in tasks]
+        for answer in ("my answer", "\nmy answer", "\nIt differs in two ways:\n\n- one\n- two"):
+            assert required_tasks(answered(template, answer)) == [(t, True) for t in tasks]
+    timings = (REPO / "Diffusion_homework/answers.md").read_text()
+    timings = timings.replace("| DDIM | 1000 | | |", "| DDIM | 1000 | 3.1 | 0.003 |")
+    assert ("Task 5", True) in required_tasks(timings)
 
 
 def test_missing_images_are_warnings(tmp_path):
-    root = student_checkout(tmp_path / "repo", gan_runs=False, diffusion=False)
+    root = student_checkout(tmp_path / "repo", results=False)
     out = tmp_path / "mine.zip"
     result = run_tool("submit", "--out", out, cwd=root)
     assert result.returncode == 0, result.stderr
     assert out.exists()
     for words in (
-        "No GAN sample grid",
-        "DDPM_results/ has 0",
-        "DPS_results/ has 0",
-        "0 SDS",
-        "0 VSD",
+        "No sample grid of GAN part 1",
+        "No sample grid of GAN part 2",
+        "No sample grid of GAN part 3",
+        "DDPM_results/ has 0 of the 10",
+        "DDIM_results/ has 0 of the 10",
+        "DPS_results/ has 0 DPS_masked_input_image<i>.png and 0 DPS_generated_image<i>.png",
+        "Task 6, SDS at guidance scale 7.5",
+        "Task 6, SDS at guidance scale 100",
+        "Task 7, VSD at guidance scale 7.5",
     ):
         assert words in result.stdout, words
+    assert len(warnings_of(result)) == 9
 
 
-def test_refuses_ten_megabytes_and_lists_the_largest_items(tmp_path):
+def test_add_packs_one_more_file_of_the_checkout(tmp_path):
     root = student_checkout(tmp_path / "repo")
-    write(
-        root / "Diffusion_homework/DDIM_results/DDIM_generated_image0.png", os.urandom(11_000_000)
-    )
+    grid = "Diffusion_homework/DPS_results_100steps/DPS_grid.png"
+    result = run_tool("submit", "--add", grid, cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert grid in packed(root)
+    for bad, words in (
+        ("GAN_homework/checkpoint/part1-10K.pkl", "no datasets, checkpoints or weights"),
+        ("GAN_homework/many_shot_dog/0.png", "no datasets, checkpoints or weights"),
+        (tmp_path / "elsewhere.png", "is not a file"),
+        (write(tmp_path / "outside.png"), "is outside"),
+    ):
+        result = run_tool("submit", "--add", bad, "--out", tmp_path / "no.zip", cwd=root)
+        assert result.returncode != 0 and words in result.stderr, result.stderr
+        assert not (tmp_path / "no.zip").exists()
+
+
+def test_refuses_ten_megabytes_and_keeps_the_old_zip(tmp_path):
+    root = student_checkout(tmp_path / "repo")
+    write(root / "HW5_submission.zip", b"the zip of yesterday")
+    image = root / "Diffusion_homework/DDIM_results/DDIM_generated_image0.png"
+    write(image, os.urandom(11_000_000))
     result = run_tool("submit", cwd=root)
     assert result.returncode != 0
-    assert "over the 10 MB limit" in result.stderr and "DDIM_generated_image0.png" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "over the handout's 10 MB limit" in result.stderr
+    assert "DDIM_generated_image0.png" in result.stderr and "Traceback" not in result.stderr
+    assert (root / "HW5_submission.zip").read_bytes() == b"the zip of yesterday"
+    assert sorted(p.name for p in root.iterdir() if "zip" in p.name) == ["HW5_submission.zip"]
+
+
+def one_sentence(result) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_bad_places_are_one_sentence_and_write_nothing(tmp_path):
+    root = student_checkout(tmp_path / "repo")
+    (tmp_path / "dangling.zip").symlink_to(tmp_path / "missing" / "x.zip")
+    write(tmp_path / "a_file")
+    for args, words in (
+        (["--out", tmp_path], "is a folder"),
+        (["--out", tmp_path / "dangling.zip"], "is a link to nothing"),
+        (["--out", tmp_path / "a_file" / "x.zip"], "which is not a folder"),
+        (["--out", tmp_path / "x.tar"], "should end in .zip"),
+        (["--root", tmp_path], "holds no GAN_homework/ or Diffusion_homework/"),
+    ):
+        assert words in one_sentence(run_tool("submit", *args, cwd=root)), args
+    assert "here or above" in one_sentence(run_tool("submit", cwd=tmp_path))
+    assert list(tmp_path.rglob("*.zip*")) == [tmp_path / "dangling.zip"]
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder that another user can read (pytest's tmp_path is private to its owner)."""
+    folder = Path(tempfile.mkdtemp(prefix="submit-test-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+def run_unprivileged(cwd, *args):
+    """tools.submit as a user who may read but not write the checkout (root bypasses
+    permissions, so as root it runs as `nobody`, who may be unable to read the interpreter's
+    real path that `python tools/submit.py` starts again by)."""
+    command = [sys.executable, "-m", "tools.submit", *map(str, args)]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("needs setpriv to run as another user")
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONSAFEPATH": "1"}
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_read_only_place_and_unreadable_image_are_one_sentence(shared_tmp):
+    root = student_checkout(shared_tmp / "repo")
+    for folder in [root, *root.rglob("*")]:
+        if folder.is_dir():
+            folder.chmod(0o755)
+    if os.geteuid() != 0:
+        root.chmod(0o555)
+    probe = run_unprivileged(root, "--help")
+    if probe.returncode != 0:
+        pytest.skip(f"another user cannot run this interpreter: {probe.stderr[-200:]}")
+
+    assert "cannot be written (no permission)" in one_sentence(run_unprivileged(root))
     assert not (root / "HW5_submission.zip").exists()
-    assert [p.name for p in root.iterdir() if p.suffix in (".zip", ".part")] == []
 
-
-def test_outside_a_checkout_is_one_sentence(tmp_path):
-    result = run_tool("submit", cwd=tmp_path)
-    assert result.returncode != 0 and "No GAN_homework/ or Diffusion_homework/" in result.stderr
+    writable = shared_tmp / "out"
+    writable.mkdir(mode=0o777)
+    writable.chmod(0o777)
+    image = root / "Diffusion_homework/DDIM_results/DDIM_generated_image3.png"
+    image.chmod(0o600 if os.geteuid() == 0 else 0o000)
+    sentence = one_sentence(run_unprivileged(root, "--out", writable / "hw5.zip"))
+    assert sentence.startswith("Could not read or write ") and image.name in sentence
+    assert list(writable.iterdir()) == []
