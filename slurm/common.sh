@@ -77,12 +77,17 @@ hw5_load_modules() {
     done
 }
 
+# Makes `conda activate` work in this shell, or stops with one sentence if there is no conda.
+hw5_conda_hook() {
+    command -v conda >/dev/null 2>&1 ||
+        hw5_die "conda is missing: on the cluster 'module load python3.9-anaconda' provides it (HW5_MODULES); elsewhere install Miniconda, or use a venv with HW5_ENV_KIND=venv."
+    hw5_lenient eval "$(conda shell.bash hook)" || hw5_die "'conda shell.bash hook' failed."
+}
+
 hw5_activate_env() {
     case "$ENV_KIND" in
         conda)
-            command -v conda >/dev/null 2>&1 ||
-                hw5_die "conda is missing; 'module load python3.9-anaconda' provides it (HW5_MODULES)."
-            hw5_lenient eval "$(conda shell.bash hook)" || hw5_die "'conda shell.bash hook' failed."
+            hw5_conda_hook
             hw5_lenient conda activate "$CONDA_ENV" ||
                 hw5_die "conda env '$CONDA_ENV' is missing; create it on the login node with: bash slurm/setup_env.sh"
             ;;

