@@ -53,7 +53,7 @@ try:
 except ImportError as missing:  # a broken grading environment must never score zeros
     raise SystemExit(
         f"error: the grading environment lacks the Python module {missing.name}; install the "
-        "course's environment first (pip install -r requirements.txt)."
+        "course's environment first (pip install -r requirements-dev.txt, see README.md)."
     ) from None
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
