@@ -8,7 +8,8 @@
 #                (the CUDA or the CPU build, see HW5_TORCH), then requirements-dev.txt (the
 #                libraries of requirements.txt plus pytest and ruff: what the scripts, grade.py
 #                and the tests need)
-#   models       download the diffusion models into HF_HOME on scratch (about 5 GB)
+#   models       download the diffusion models into HF_HOME on scratch (about 5 GB), and the
+#                feature network of GAN_homework/calc_metrics.py (KID/FID, about 100 MB)
 #   data         the GAN dataset: GAN_homework/many_shot_dog/ (python dataset_download.py)
 #   checkpoints  the course's 10K-iteration GAN checkpoints: GAN_homework/checkpoint/part{1,2,3}-10K.pkl
 # Every step skips what is already there, so running it again is cheap; a step that fails says why
@@ -135,6 +136,19 @@ except ModelError as err:
     sys.exit(1)
 ")" || hw5_die "${folders:-downloading the models failed; the reason is above.}"
     hw5_log "the models are in: ${folders//$'\n'/, }"
+    # The feature network of calc_metrics.py (KID/FID), into the same cache.
+    cd "$REPO/GAN_homework"
+    local detector
+    detector="$(python -c "
+import sys
+from training.metrics import DetectorError, fetch_default_detector
+try:
+    print(fetch_default_detector(progress=False))
+except DetectorError as err:
+    print(err)
+    sys.exit(1)
+")" || hw5_die "${detector:-downloading the feature network of the metrics failed; the reason is above.}"
+    hw5_log "the feature network of the metrics is $detector"
 }
 
 step_data() {
