@@ -220,8 +220,9 @@ def _read_folder(path: Path, wanted: list[str], sub: Submission) -> None:
                     sub.notes.append(f"{prefix + want} is larger than 5 MB and was not read.")
                     continue
                 candidates.setdefault(prefix, {})[want] = _decode(real.read_bytes())
-            except OSError as error:
-                sub.notes.append(f"{prefix + want} could not be read ({error.strerror}).")
+            except (OSError, RuntimeError) as error:  # RuntimeError: a loop of links
+                reason = getattr(error, "strerror", None) or "a loop of links"
+                sub.notes.append(f"{prefix + want} could not be read ({reason}).")
     if not candidates:
         zips = sorted(p for p in path.iterdir() if p.suffix == ".zip" and p.is_file())
         if len(zips) == 1:  # e.g. Gradescope's upload folder holding the student's zip
@@ -363,7 +364,7 @@ def grading_session(root: Path, table, todos, limits: sandbox.Limits | None = No
         scratch = work / "scratch"
         scratch.mkdir(mode=0o711)
         judge = Judge(tree, import_roots(table), limits or sandbox.Limits(),
-                      tuple(getattr(table, "PRELOAD", ())), scratch)  # fmt: skip
+                      tuple(getattr(table, "PRELOAD", ())), scratch, solution_folders(root, table))  # fmt: skip
         with judge:
             yield GradingSession(table, tree, checks, judge)
     finally:
@@ -497,14 +498,27 @@ def write_json(path: Path, data: dict) -> None:
     write_atomic(Path(path), (json.dumps(data, indent=2) + "\n").encode())
 
 
+def solution_folders(root: Path, table) -> tuple[str, ...]:
+    """The folders of a course tree that may hold solutions, covered in every worker."""
+    names = (*homework_dirs(table), "tests/mutants")
+    return tuple(str(root / name) for name in names if (root / name).is_dir())
+
+
 def trust_note(root: Path) -> str | None:
-    """One line for an ordinary user grading from the instructor's tree, which holds solutions."""
-    if sandbox.running_as_root() or not (root / "tools" / "release.py").is_file():
+    """One line when grading from the instructor's tree, which holds solutions, where workers
+    could read them: as an ordinary user, or as root where folders cannot be covered."""
+    if not (root / "tools" / "release.py").is_file():
         return None
+    if sandbox.running_as_root():
+        if sandbox.can_hide(solution_folders(root, load_table(root))):
+            return None
+        who = "root without mount namespaces"
+    else:
+        who = f"{getpass.getuser()}, not root"
     return (
-        f"note: grading as {getpass.getuser()}, not root: a submission's code can read what this "
-        "user can read, this tree's solutions included; grade untrusted submissions with the "
-        "autograder bundle (tools/release.py --autograder), as root."
+        f"note: grading as {who}: a submission's code can read what this user can read, this "
+        "tree's solutions included; grade untrusted submissions with the autograder bundle "
+        "(tools/release.py --autograder), as root."
     )
 
 
@@ -525,6 +539,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout-per-todo", type=float, default=sandbox.Limits.seconds,
                         help="seconds for all the checks of one TODO block (default 30)")  # fmt: skip
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(errors="backslashreplace")  # student text never stops the summary
     try:
         if not args.status:
             check_output_file(Path(args.out), "--out")
@@ -546,11 +561,11 @@ def main(argv=None) -> int:
         table, wrong = status_table(results)
         print(table)
         return 1 if wrong else 0
-    print(summary_table(results))
     try:
         write_json(Path(args.out), gradescope(results))
     except OSError as error:
         raise SystemExit(f"--out {args.out} cannot be written ({error.strerror}).") from None
+    print(summary_table(results))
     print(f"wrote {args.out}")
     return 0
 

@@ -24,6 +24,7 @@ import os
 import pickle
 import shutil
 import struct
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +122,9 @@ class Outputs:
         if meta["kind"] == "missing":
             raise Fail(f"The block did not set `{name}`.")
         if meta["kind"] == "other":
-            raise Fail(f"`{name}` is a {meta.get('type', 'value')}, not a tensor or a number.")
+            raise Fail(
+                f"`{name}` is a {printable(meta.get('type', 'value'))}, not a tensor or a number."
+            )
         return self.tensors[f"value/{name}"]
 
     def kind(self, name) -> str:
@@ -220,16 +223,22 @@ class Worker:
     def __init__(self, judge: Judge, job: worker.Job, budget: Budget):
         self.judge, self.job, self.budget = judge, job, budget
         self.process = self.conn = None
+        self.timed_out = False
 
     def start(self):
         scratch = Path(self.job.scratch)
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(mode=0o700, parents=True)
         mine, theirs = self.judge.context.Pipe(duplex=True)
-        self.process = self.judge.context.Process(target=worker.serve, args=(theirs, self.job))
-        self.process.start()
-        theirs.close()
-        self.conn = mine
+        process = self.judge.context.Process(target=worker.serve, args=(theirs, self.job))
+        try:
+            process.start()
+        except (OSError, ChildProcessError, EOFError) as error:
+            mine.close()
+            raise HarnessError(f"a worker process could not be started ({error})") from None
+        finally:
+            theirs.close()
+        self.process, self.conn = process, mine
 
     def stop(self):
         if self.conn is not None:
@@ -251,6 +260,11 @@ class Worker:
         if self.process is None:
             self.start()
         started = time.monotonic()
+        # Every read and write below may block (a worker that stops reading, or sends half a
+        # message): at the end of the budget the watchdog kills the worker and all it started,
+        # which closes the pipe and ends the blocked call.
+        watchdog = threading.Timer(self.budget.left, self._time_up)
+        watchdog.start()
         try:
             # plain pickle: tensors travel as bytes, not as shared memory the worker cannot open
             self.conn.send_bytes(pickle.dumps(case))
@@ -264,6 +278,7 @@ class Worker:
         except (EOFError, OSError, BrokenPipeError):
             data = None
         finally:
+            watchdog.cancel()
             self.budget.used += time.monotonic() - started
         if data is None:
             why = self._why_no_reply()
@@ -275,8 +290,14 @@ class Worker:
             self.stop()
             raise BlockError(f"the block's process sent an unreadable answer ({error})") from None
 
+    def _time_up(self):
+        self.timed_out = True
+        if self.process is not None and self.process.is_alive():
+            self.process.kill()
+        self.judge.sweep()
+
     def _why_no_reply(self) -> str:
-        if self.process.is_alive() and self.budget.left <= 0:
+        if self.timed_out or (self.process.is_alive() and self.budget.left <= 0):
             return (
                 f"the block ran past its time limit of {self.budget.seconds:g} s "
                 "(an endless loop?) and was stopped"
@@ -335,7 +356,13 @@ class Block:
         self.worker.stop()
 
 
+def printable(text) -> str:
+    """A worker's text made safe to print and to write as JSON (no lone surrogates)."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _student_message(error: str) -> str:
+    error = printable(error)
     if error.startswith("NotImplementedError: TODO #"):
         return f"{NOT_DONE}: {error}"
     return error
@@ -361,6 +388,7 @@ class Judge:
     limits: sandbox.Limits = field(default_factory=sandbox.Limits)
     preload: tuple[str, ...] = ()
     scratch: Path | None = None
+    hidden: tuple[str, ...] = ()  # folders of the course tree that hold solutions
 
     def __enter__(self):
         self.verified = set()  # TODOs whose canary showed that the set-up reaches the block
@@ -368,7 +396,14 @@ class Judge:
         sandbox.become_subreaper()
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(
-            ["tools.worker", "tools.sandbox", "tools.markers", "tools.preload", *self.preload]
+            [
+                "tools.worker",
+                "tools.sandbox",
+                "tools.markers",
+                "tools.judge",
+                "tools.preload",
+                *self.preload,
+            ]  # fmt: skip
         )
         self.keep = set(sandbox.children(os.getpid()))
         # start the server now, so that it is not taken for a stray process later
@@ -403,6 +438,7 @@ class Judge:
             scratch=str(scratch),
             limits=self.limits,
             user=self.user,
+            hidden=self.hidden,
         )
 
     def run(self, todo, table, checks: list[Check], body, source=None) -> list[Verdict]:
@@ -437,6 +473,8 @@ class Judge:
                 verdicts.append(Verdict(item, passed, message, time.monotonic() - started))
         finally:
             block.close()
+            if self.user is not None:
+                sandbox.remove_files_of(self.user[0])
         return verdicts
 
 

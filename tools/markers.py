@@ -12,8 +12,8 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-BEGIN_RE = re.compile(r"^\s*#.*\bBEGIN TODO #(\d+)\b")
-END_RE = re.compile(r"^\s*#.*\bEND TODO #(\d+)\b")
+BEGIN_RE = re.compile(r"^\s*#.*\bBEGIN TODO #([0-9]{1,6})\b")
+END_RE = re.compile(r"^\s*#.*\bEND TODO #([0-9]{1,6})\b")
 
 
 class MarkerError(ValueError):

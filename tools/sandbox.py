@@ -64,8 +64,8 @@ def children(pid: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 1 and int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry))
+        if len(fields) > 1 and int(fields[1]) == pid:
+            found.append(int(entry))  # zombies too: they are reaped by the sweep
     return found
 
 
@@ -113,9 +113,74 @@ def sweep(keep: set[int], user: tuple[int, int] | None = None, rounds: int = 50)
     return killed
 
 
-def confine(limits: Limits, scratch: Path, user: tuple[int, int] | None) -> None:
-    """Called first thing in a worker: its own session, resource limits, an unprivileged user,
-    stdin from /dev/null and stdout/stderr into a file of the scratch folder."""
+def close_inherited(keep: int) -> None:
+    """Close every file descriptor above stderr but `keep`: a worker must not hold the pipes of
+    the process server or of multiprocessing's resource tracker, which run as the judge's user."""
+    for entry in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else []:
+        fd = int(entry)
+        if fd > 2 and fd != keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    from multiprocessing import forkserver, resource_tracker
+
+    forkserver._forkserver._forkserver_alive_fd = None
+    resource_tracker._resource_tracker._fd = None
+
+
+def remove_files_of(uid: int, folders=("/tmp", "/var/tmp", "/dev/shm")) -> None:
+    """Delete what a worker user left in the world-writable folders (root only)."""
+    for folder in folders:
+        for top, dirs, files in os.walk(folder, topdown=False):
+            for name in files + dirs:
+                path = os.path.join(top, name)
+                try:
+                    if os.lstat(path).st_uid != uid:
+                        continue
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        os.rmdir(path)
+                    else:
+                        os.unlink(path)
+                except OSError:
+                    continue
+
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 16384, 1 << 18
+CLONE_NEWNS = 0x00020000
+
+
+def hide(paths) -> bool:
+    """In a mount namespace of this process's own, cover each folder with an empty read-only
+    file system, so that nothing below it can be read from here (root only; False where the
+    kernel or the container does not allow it)."""
+    if not sys.platform.startswith("linux") or not paths:
+        return not paths
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) != 0:
+        return False
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return False
+    flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    for path in paths:
+        if libc.mount(b"tmpfs", str(path).encode(), b"tmpfs", flags, b"size=4k") != 0:
+            return False
+    return True
+
+
+def can_hide(paths) -> bool:
+    """Whether `hide` works here, tried in a short-lived child."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if hide(paths) else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def confine(limits: Limits, scratch: Path, user: tuple[int, int] | None, hidden=()) -> None:
+    """Called first thing in a worker: its own session, resource limits, the `hidden` folders
+    covered (the course tree's solutions) and an unprivileged user (as root), stdin from
+    /dev/null and stdout/stderr into a file of the scratch folder."""
     os.setsid()
     memory = int(limits.memory_bytes)
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -125,6 +190,7 @@ def confine(limits: Limits, scratch: Path, user: tuple[int, int] | None) -> None
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
     if user is not None:
         uid, gid = user
+        hide(hidden)
         os.chown(scratch, uid, gid)
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
         os.setgroups([])

@@ -90,6 +90,7 @@ class Job:
     scratch: str
     limits: sandbox.Limits
     user: tuple[int, int] | None
+    hidden: tuple[str, ...] = ()  # folders of the course tree covered in the worker (solutions)
 
 
 def module_name(job: Job) -> str:
@@ -268,7 +269,7 @@ def error_reply(kind: str, message: str) -> bytes:
 def serve(conn, job: Job) -> None:
     """Worker main: confine, build the module, then answer the judge's cases until it hangs up."""
     scratch = Path(job.scratch)
-    sandbox.confine(job.limits, scratch, job.user)
+    sandbox.confine(job.limits, scratch, job.user, job.hidden)
     os.chdir(scratch)
     tree = Path(job.tree)
     sys.path[:0] = [str(tree / root) for root in job.import_roots]
@@ -296,6 +297,7 @@ def serve(conn, job: Job) -> None:
                 f"SyntaxError: {error.msg}"
                 + (f" (line {error.lineno - lines[0] + 1} of the block)" if inside else ""),
             )
+    sandbox.close_inherited(conn.fileno())  # before any code of the submission runs
     if setup_error is None:
         try:
             module = _load_module(module_name(job), tree / job.path, source, grading)

@@ -55,6 +55,24 @@ y = x + 1
     "kills itself": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
     "segfaults": "import ctypes\nctypes.string_at(0)",
     "exhausts memory": "hog = bytearray(64 * 2**30)\ny = 2 * x",
+    "sends half a message and waits": """
+import gc, os, struct, time
+from multiprocessing.connection import Connection
+for obj in gc.get_objects():
+    if isinstance(obj, Connection):
+        os.write(obj.fileno(), struct.pack("!i", 1000) + b"x" * 10)
+time.sleep(1000)
+""",
+    "writes to every inherited pipe": """
+import os
+for fd in range(3, 256):
+    try:
+        os.write(fd, b"x" * 4096)
+    except OSError:
+        pass
+y = x + 1
+""",
+    "raises with a lone surrogate": 'raise ValueError("\\ud800 boom")',
     "sends a forged answer": """
 import gc
 from multiprocessing.connection import Connection
@@ -114,6 +132,9 @@ y = 2 * x
 
 @AS_ROOT
 def test_a_block_can_neither_read_the_course_tree_nor_write_the_results(tree, tmp_path):
+    for folder in [tree, *tree.parents]:  # a course tree anyone may read, as a checkout often is
+        if folder.is_dir() and str(folder).startswith("/tmp/"):
+            folder.chmod(0o755)
     out = tmp_path / "results.json"
     body = f"""
 import glob, os
@@ -147,3 +168,23 @@ y = 2 * x if answer and "y = 2 * x" in answer else 0
 def test_killing_every_process_it_may_reaches_only_its_own(tree, tmp_path):
     results, _ = graded(tree, tmp_path, "import os, signal\nos.kill(-1, signal.SIGKILL)")
     assert_only_double_lost(results)
+
+
+def test_odd_submissions_end_in_results(tree, tmp_path):
+    sub = submission_from(tree, tmp_path / "sub")
+    (sub / "hw" / "calc.py").write_text(
+        (tree / "hw" / "calc.py").read_text() + "\n# BEGIN TODO #" + "9" * 5000 + "\n"
+    )
+    (sub / "hw" / "geom" / "area.py").unlink()
+    (sub / "hw" / "geom" / "area.py").symlink_to(sub / "hw" / "geom" / "loop.py")
+    (sub / "hw" / "geom" / "loop.py").symlink_to(sub / "hw" / "geom" / "area.py")
+    results, _ = graded_submission(tree, sub)
+    assert results["todos"]["hw/calc.py#1"]["score"] == 3.0
+    assert results["todos"]["hw/geom/area.py#1"]["score"] == 0.0
+    assert "hw/geom/area.py could not be read (a loop of links)" in results["output"]
+
+
+def graded_submission(tree, sub, limit=LIMIT):
+    started = time.monotonic()
+    results = grade.grade(sub, tree, limits=sandbox.Limits(limit))
+    return results, time.monotonic() - started
