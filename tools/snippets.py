@@ -1,13 +1,15 @@
-"""Instructor tool: each TODO of a submission beside the reference solution, with the verdict.
+"""Instructor tool: one page per student with the code, the score, the images and the answers.
 
     python tools/snippets.py --submission hw5.zip --out report.html [--results results.json]
     python tools/snippets.py --submissions all_zips/ --out reports/      # one page per student
 
 For every TODO of tools/todos.py whose file exists in the tree, the page shows the student's
-block (found by its marker lines), the reference block of this repository and the
-autograder's verdict for it (from --results, else grade.py is run). Batch mode writes one page
-per submission (zip or folder) and an index with the scores. Pages are self-contained HTML
-(or Markdown with --format md). Instructor-only: it shows the reference solutions.
+block (found by its marker lines) beside the reference block of this repository, the
+differences highlighted, and the autograder's verdict (from --results, else grade.py is run);
+then the images the handout asks for and the answers files (tools/report_media.py). The images
+go to `<page>_files/` beside the page. Batch mode writes one page per submission (zip or folder)
+and a sortable index. Pages are HTML (or Markdown of the code and verdicts with --format md).
+Instructor-only: it shows the reference solutions.
 """
 
 from __future__ import annotations
@@ -32,22 +34,13 @@ import os
 import re
 import sys
 import textwrap
+import urllib.parse
 from pathlib import Path
 
-from tools import grade, markers, sandbox
+from tools import grade, markers, report_html, report_media, sandbox
 from tools.files import check_output_file, write_atomic
 from tools.judge import HarnessError
-
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 2em; border-top: 1px solid #ccc; padding-top: 1em; }
-.cols { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
-pre { background: #f6f8fa; border: 1px solid #ddd; padding: .6em; overflow-x: auto;
-      font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; white-space: pre; }
-.full { color: #1a7f37; } .part { color: #9a6700; } .zero { color: #cf222e; }
-.note { background: #fff8c5; padding: .4em .6em; border: 1px solid #d4a72c; }
-table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: .25em .6em; text-align: left; }
-"""
+from tools.report_html import CSS
 
 
 def student_blocks(sub: grade.Submission, rel: str):
@@ -83,6 +76,12 @@ def collect(root: Path, submission: Path, results: dict) -> dict:
         if not note and number not in mine:
             note = f"TODO #{number} has no marker lines in this file"
         entries = tests.get(todo, [])
+        summary = results.get("todos", {}).get(todo, {})
+        failed = summary.get("failed") or [
+            (t["output"] or "failed").strip().splitlines()[0]
+            for t in entries
+            if t["score"] < t["max_score"] - 1e-9
+        ]
         todos.append(
             {
                 "id": todo,
@@ -97,9 +96,11 @@ def collect(root: Path, submission: Path, results: dict) -> dict:
                 "score": sum(t["score"] for t in entries),
                 "max_score": sum(t["max_score"] for t in entries) or float(table.points(todo)),
                 "tests": entries,
+                "failed": list(dict.fromkeys(failed)),
             }
         )
     return {
+        "prefix": sub.prefix,
         "submission": str(submission),
         "score": sum(t["score"] for t in todos),
         "max_score": sum(t["max_score"] for t in todos),
@@ -112,37 +113,104 @@ def _klass(score: float, max_score: float) -> str:
     return "full" if score >= max_score - 1e-9 else "zero" if score <= 1e-9 else "part"
 
 
+def _anchor(text: str) -> str:
+    return "todo-" + re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def _part(todo_id: str) -> str:
+    return todo_id.split("/")[0]
+
+
+def _points(score: float, max_score: float) -> str:
+    return f"{grade._fmt(score)} / {grade._fmt(max_score)}"
+
+
+def _todo_html(todo: dict) -> list[str]:
+    e = html.escape
+    klass = _klass(todo["score"], todo["max_score"])
+    parts = [
+        f"<h3 id='{_anchor(todo['id'])}'>{e(todo['id'])} <small>{e(todo['summary'])}</small> "
+        f"<span class='{klass}'>{_points(todo['score'], todo['max_score'])}</span></h3>"
+    ]
+    if todo["note"]:
+        parts.append(f"<p class='note'>{e(todo['note'])}</p>")
+    if todo["failed"]:
+        lost = "".join(f"<li>{e(reason[:300])}</li>" for reason in todo["failed"])
+        parts.append(f"<ul class='lost'>{lost}</ul>")
+    parts.append(report_html.diff_table(todo["reference"], todo["student"]))
+    passed = [t for t in todo["tests"] if t["score"] >= t["max_score"] - 1e-9]
+    failing = [t for t in todo["tests"] if t not in passed]
+    rows = "".join(
+        f"<tr><td class='{_klass(t['score'], t['max_score'])}'>"
+        f"{grade._fmt(t['score'])}/{grade._fmt(t['max_score'])}</td>"
+        f"<td>{e(t['name'].partition(' ')[2])}</td><td><pre>{e(t['output'])}</pre></td></tr>"
+        for t in failing + passed
+    )
+    if rows:
+        head = "<tr><th>score</th><th>check</th><th>verdict</th></tr>"
+        label = f"{len(passed)} of {len(todo['tests'])} checks passed (every verdict)"
+        parts.append(f"<details><summary>{label}</summary><table>{head}{rows}</table></details>")
+    return parts
+
+
+def _summary_html(page: dict) -> list[str]:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td><a href='#{_anchor(t['id'])}'>{e(t['id'])}</a></td><td>{e(t['summary'])}</td>"
+        f"<td class='{_klass(t['score'], t['max_score'])}'>{_points(t['score'], t['max_score'])}"
+        f"</td></tr>"
+        for t in page["todos"]
+    )
+    parts = ["<h2>Summary</h2>", "<table><tr><th>TODO</th><th></th><th>points</th></tr>"]
+    parts += [rows, "</table>"]
+    tasks = [task for group in page["tasks"].values() for task in group]
+    if tasks:
+        rows = "".join(
+            f"<tr><td><a href='#img-{e(task.key)}'>{e(task.title)}</a></td>"
+            + (
+                f"<td class='present'>{len(task.items)} shown</td>"
+                if task.present
+                else f"<td class='missing'>{e('; '.join(task.problems))}</td>"
+            )
+            + "</tr>"
+            for task in tasks
+        )
+        parts.append(f"<table><tr><th>images</th><th></th></tr>{rows}</table>")
+    return parts
+
+
+def _answers_html(name: str, text: str, link: str) -> str:
+    e = html.escape
+    if name.endswith(".pdf"):
+        return f"<p><a href='{e(link)}'>{e(name)}</a> (PDF)</p>"
+    body = report_html.markdown(text) if name.endswith(".md") else f"<pre>{e(text)}</pre>"
+    return f"<div class='answers'>{body}</div>"
+
+
 def render_html(page: dict, title: str) -> str:
     e = html.escape
     parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>{e(title)}: {grade._fmt(page['score'])} / {grade._fmt(page['max_score'])}</h1>",
+        f"<h1>{e(title)}: {_points(page['score'], page['max_score'])}</h1>",
         f"<p>Submission: <code>{e(page['submission'])}</code></p>",
     ]
     if page["output"]:
         parts.append(f"<pre class='note'>{e(page['output'])}</pre>")
-    for todo in page["todos"]:
-        klass = _klass(todo["score"], todo["max_score"])
-        score = f"{grade._fmt(todo['score'])} / {grade._fmt(todo['max_score'])}"
-        parts.append(
-            f"<h2 id='{e(todo['id'])}'>{e(todo['id'])} <small>{e(todo['summary'])}</small> "
-            f"<span class='{klass}'>{score}</span></h2>"
-        )
-        if todo["note"]:
-            parts.append(f"<p class='note'>{e(todo['note'])}</p>")
-        parts.append(
-            "<div class='cols'>"
-            f"<div><b>Student</b><pre>{e(todo['student']) or '(empty)'}</pre></div>"
-            f"<div><b>Reference</b><pre>{e(todo['reference'])}</pre></div></div>"
-        )
-        rows = "".join(
-            f"<tr><td class='{_klass(t['score'], t['max_score'])}'>"
-            f"{grade._fmt(t['score'])}/{grade._fmt(t['max_score'])}</td>"
-            f"<td>{e(t['name'].partition(' ')[2])}</td><td><pre>{e(t['output'])}</pre></td></tr>"
-            for t in todo["tests"]
-        )
-        parts.append(f"<table><tr><th>score</th><th>test</th><th>verdict</th></tr>{rows}</table>")
+    parts += _summary_html(page)
+    order = [_part(t["id"]) for t in page["todos"]] + [*page["tasks"], *page["answers"]]
+    for part in dict.fromkeys(order):
+        parts.append(f"<h2>{e(part) or 'Other files'}</h2>")
+        for todo in page["todos"]:
+            if _part(todo["id"]) == part:
+                parts += _todo_html(todo)
+        parts += [report_html.task_section(task) for task in page["tasks"].get(part, [])]
+        if part in page["answers"]:
+            name, text, link = page["answers"][part]
+            parts.append(f"<h3 id='answers-{e(part)}'>{e(name)}</h3>")
+            parts.append(_answers_html(name, text, link))
+        elif part in report_media.submit.PARTS:
+            parts.append(f"<h3>{e(part)}/answers.md</h3><p class='missing'>missing</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -190,12 +258,111 @@ def write_text(path: Path, text: str) -> None:
     write_atomic(path, text.encode("utf-8"))
 
 
-def report(root: Path, submission: Path, results: dict | None, fmt: str, title: str, limits=None):
+def add_media(page: dict, submission: Path, assets: Path | None) -> None:
+    """The submission's images and answers into `page`; with `assets` (a folder beside the
+    page), the images are copied or thumbnailed there and linked relative to the page."""
+    source = report_media.Source(submission, page["prefix"])
+    try:
+        page["tasks"] = report_media.find_tasks(source)
+        answers = report_media.answers(source)
+        page["answers"] = {}
+        link = urllib.parse.quote(assets.name) if assets else ""
+        for part, (name, text) in answers.items():
+            target = ""
+            if assets and name.endswith(".pdf") and (data := source.read(name)) is not None:
+                write_atomic(assets / f"{part}_answers.pdf", data)
+                target = f"{link}/{part}_answers.pdf"
+            page["answers"][part] = (name, text, target)
+        if assets:
+            items = [i for group in page["tasks"].values() for t in group for i in t.items]
+            report_media.export(source, items, assets, link)
+        if source.notes:
+            page["output"] = "\n".join([page["output"], *source.notes]).strip()
+    finally:
+        source.close()
+
+
+def report(
+    root: Path,
+    submission: Path,
+    results: dict | None,
+    fmt: str,
+    title: str,
+    limits=None,
+    out: Path | None = None,
+):
+    """The page of one submission; for an HTML page written to `out`, its images go to the
+    folder `<out stem>_files` beside it."""
     if results is None:
         results = grade.grade(submission, root, limits=limits)
     page = collect(root, submission, results)
+    assets = out.with_name(f"{out.stem}_files") if out is not None and fmt == "html" else None
+    add_media(page, submission, assets)
     text = render_html(page, title) if fmt == "html" else render_md(page, title)
     return page, text
+
+
+SORT_SCRIPT = """
+document.querySelectorAll("th.sort").forEach(function (th, column) {
+  th.addEventListener("click", function () {
+    var body = th.closest("table").tBodies[0];
+    var down = th.dataset.dir !== "up";
+    th.dataset.dir = down ? "up" : "down";
+    var key = function (row) { return row.cells[column].dataset.v || row.cells[column].textContent; };
+    Array.from(body.rows).sort(function (a, b) {
+      var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
+      var c = (isNaN(nx) || isNaN(ny)) ? x.localeCompare(y) : nx - ny;
+      return down ? -c : c;
+    }).forEach(function (row) { body.appendChild(row); });
+  });
+});
+"""
+
+
+def render_index(rows: list[tuple[str, dict]], failed: list[tuple[str, str]]) -> str:
+    """The class's scores: total, per homework part, per TODO, and missing images; every column
+    sorts on a click."""
+    e = html.escape
+    todo_ids = [t["id"] for t in rows[0][1]["todos"]] if rows else []
+    parts = list(dict.fromkeys(_part(t) for t in todo_ids))
+
+    def cell(score, max_score, total=False):
+        text = _points(score, max_score) if total else grade._fmt(score)
+        return f"<td class='{_klass(score, max_score)}' data-v='{score:.4f}'>{text}</td>"
+
+    head = ["student", "total", *parts, "missing images", *todo_ids]
+    body = []
+    for name, page in rows:
+        by_part = [[t for t in page["todos"] if _part(t["id"]) == part] for part in parts]
+        missing = [
+            task.title
+            for group in page.get("tasks", {}).values()
+            for task in group
+            if not task.present
+        ]
+        body.append(
+            f"<tr><td><a href='{e(urllib.parse.quote(name))}.html'>{e(name)}</a></td>"
+            + cell(page["score"], page["max_score"], True)
+            + "".join(
+                cell(sum(t["score"] for t in ts), sum(t["max_score"] for t in ts), True)
+                for ts in by_part
+            )
+            + f"<td data-v='{len(missing)}'>{len(missing)}: {e(', '.join(missing))}</td>"
+            + "".join(cell(t["score"], t["max_score"]) for t in page["todos"])
+            + "</tr>"
+        )
+    unread = "".join(f"<li><code>{e(n)}</code>: {e(r)}</li>" for n, r in failed)
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Scores</title>"
+        f"<style>{CSS}</style></head><body><h1>Scores ({len(rows)} submissions)</h1>"
+        "<p>Click a column's head to sort by it.</p><table><thead><tr>"
+        + "".join(f"<th class='sort'>{e(h)}</th>" for h in head)
+        + "</tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table>"
+        + (f"<h2>Not graded ({len(failed)})</h2><ul>{unread}</ul>" if failed else "")
+        + f"<script>{SORT_SCRIPT}</script></body></html>"
+    )
 
 
 def batch(root: Path, folder: Path, out: Path, fmt: str, limits=None) -> Path:
@@ -213,7 +380,7 @@ def batch(root: Path, folder: Path, out: Path, fmt: str, limits=None) -> Path:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", entry.stem if entry.is_file() else entry.name)
         print(f"grading {entry.name} ...", flush=True)
         try:
-            page, text = report(root, entry, None, fmt, name, limits)
+            page, text = report(root, entry, None, fmt, name, limits, out / f"{name}.{fmt}")
             write_text(out / f"{name}.{fmt}", text)
         except HarnessError:
             raise
@@ -226,30 +393,8 @@ def batch(root: Path, folder: Path, out: Path, fmt: str, limits=None) -> Path:
             continue
         rows.append((name, page))
     index = out / f"index.{fmt}"
-    todo_ids = [t["id"] for t in rows[0][1]["todos"]] if rows else []
     if fmt == "html":
-        e = html.escape
-        head = "".join(f"<th>{e(t)}</th>" for t in todo_ids)
-        body = "".join(
-            f"<tr><td><a href='{e(name)}.html'>{e(name)}</a></td>"
-            f"<td class='{_klass(p['score'], p['max_score'])}'>{grade._fmt(p['score'])} / "
-            f"{grade._fmt(p['max_score'])}</td>"
-            + "".join(
-                f"<td class='{_klass(t['score'], t['max_score'])}'>{grade._fmt(t['score'])}</td>"
-                for t in p["todos"]
-            )
-            + "</tr>"
-            for name, p in rows
-        )
-        unread = "".join(f"<li><code>{e(n)}</code>: {e(r)}</li>" for n, r in failed)
-        write_text(
-            index,
-            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Scores</title>"
-            f"<style>{CSS}</style></head><body><h1>Scores ({len(rows)} submissions)</h1>"
-            f"<table><tr><th>student</th><th>total</th>{head}</tr>{body}</table>"
-            + (f"<h2>Not graded ({len(failed)})</h2><ul>{unread}</ul>" if failed else "")
-            + "</body></html>",
-        )
+        write_text(index, render_index(rows, failed))
     else:
         lines = ["# Scores", "", "| student | total |", "| --- | --- |"]
         lines += [
@@ -315,7 +460,7 @@ def main(argv=None) -> int:
     title = submission.stem if submission.is_file() else submission.resolve().name
     if not submission.exists():
         raise SystemExit(f"The submission {submission} does not exist; pass a folder or a .zip.")
-    _, text = report(root, submission, results, args.format, title, limits)
+    _, text = report(root, submission, results, args.format, title, limits, out)
     write_text(out, text)
     print(f"wrote {args.out}")
     return 0

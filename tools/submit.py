@@ -111,12 +111,18 @@ def run_flags(run: Path) -> tuple[bool, bool] | None:
     """(use_r1_regularization, use_diffaug) from the first line of log.txt, else the folder name."""
     try:
         with open(run / "log.txt", errors="replace") as log:
-            match = LOG_FLAGS_RE.search(log.readline())
-        if match:
-            return match.group(1) == "True", match.group(2) == "True"
+            first_line = log.readline()
     except FileNotFoundError:
-        pass
-    match = RUN_TAG_RE.search(run.name)
+        first_line = ""
+    return flags_of_run(first_line, run.name)
+
+
+def flags_of_run(first_log_line: str, run_name: str) -> tuple[bool, bool] | None:
+    """(use_r1_regularization, use_diffaug) named by a run's first log line, else by its name."""
+    match = LOG_FLAGS_RE.search(first_log_line)
+    if match:
+        return match.group(1) == "True", match.group(2) == "True"
+    match = RUN_TAG_RE.search(run_name)
     return (match.group(1) == "r1", match.group(2) == "diffaug") if match else None
 
 
@@ -223,13 +229,18 @@ def dps_images(home: Path, root: Path, warnings: list[str]) -> list[Path]:
 
 def distillation_run(store: Path) -> tuple[str, float] | None:
     """(generation mode, guidance scale) of an SDS/VSD store folder, from its log.txt."""
-    settings = {}
     try:
-        for line in (store / "log.txt").read_text(errors="replace").splitlines():
-            key, _, value = line.partition(": ")
-            settings.setdefault(key, value.strip())
+        return distillation_settings((store / "log.txt").read_text(errors="replace"))
     except FileNotFoundError:
         return None
+
+
+def distillation_settings(log_text: str) -> tuple[str, float] | None:
+    """(generation mode, guidance scale) named by the text of a store folder's log.txt."""
+    settings = {}
+    for line in log_text.splitlines():
+        key, _, value = line.partition(": ")
+        settings.setdefault(key, value.strip())
     try:
         return settings["generation_mode"].lower(), float(settings["guidance_scale"])
     except (KeyError, ValueError):

@@ -1,0 +1,243 @@
+"""The grader's page of tools/snippets.py: images, answers, summary, index; checked as HTML
+structure and, where Debian's chromium is installed, in a headless browser."""
+
+import json
+import shutil
+import subprocess
+import zipfile
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pytest
+from PIL import Image
+from tool_helpers import run_tool, submission_from
+
+HOSTILE = "<script>alert('answers')</script> & <img src=x onerror=alert(1)>"
+ANSWERS = f"""# Answers
+
+## Task 1 (required)
+
+Your answer:
+The loss is **non-saturating** and `softplus(-x)` {HOSTILE}
+
+- first point
+- second point
+
+| run | FID |
+| --- | --- |
+| part 1 | 80 |
+
+```
+print("{HOSTILE}")
+```
+"""
+
+
+def png(path: Path, size=(64, 64), seed=0) -> Path:
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def student(tree: Path, dest: Path, ddim_images=7) -> Path:
+    """A submission of the fixture tree's code plus the course's images and answers: GAN parts
+    1 and 2 (part 3 missing), 10 DDPM and `ddim_images` DDIM faces, 3 DPS pairs, SDS at 7.5 and
+    VSD strips (SDS at 100 missing), a corrupt image and hostile answers."""
+    submission_from(tree, dest)
+    runs = dest / "GAN_homework" / "training-runs"
+    for name, flags in (
+        ("00000-dog-nor1-noaug", "False False"),
+        ("00001-dog-r1-noaug", "True False"),
+    ):
+        r1, aug = flags.split()
+        (runs / name).mkdir(parents=True)
+        (runs / name / "log.txt").write_text(
+            f"use_r1_regularization={r1} use_diffaug={aug}\nrest\n"
+        )
+        png(runs / name / "fakes000100iter_trained.png", (40, 40))
+        png(runs / name / "fakes004500iter_trained.png", (1100, 1100), seed=1)
+    png(runs / "00001-dog-r1-noaug" / "training_curves.png", (300, 200))
+    home = dest / "Diffusion_homework"
+    for i in range(10):
+        png(home / "DDPM_results" / f"DDPM_generated_image{i}.png", seed=i)
+    for i in range(ddim_images):
+        png(home / "DDIM_results" / f"DDIM_generated_image{i}.png", seed=20 + i)
+    for i in range(3):
+        png(home / "DPS_results" / f"DPS_masked_input_image{i}.png", seed=40 + i)
+        png(home / "DPS_results" / f"DPS_generated_image{i}.png", seed=50 + i)
+    for store, mode in (("sds_run", "sds"), ("vsd_run", "vsd")):
+        png(home / store / "generated_progressive.png", (2000, 200), seed=60)
+        (home / store / "log.txt").write_text(f"generation_mode: {mode}\nguidance_scale: 7.5\n")
+    (home / "broken.png").write_bytes(b"not a png")
+    (dest / "GAN_homework" / "answers.md").write_text(ANSWERS)
+    (home / "answers.txt").write_text(HOSTILE)
+    return dest
+
+
+def results_for(page_todos: dict[str, tuple[float, float, list[str]]]) -> dict:
+    """A grade.py results dict: per TODO id (score, points, failing reasons)."""
+    tests, todos = [], {}
+    for todo, (score, points, failed) in page_todos.items():
+        tests.append({"name": f"{todo} passes", "score": score, "max_score": points / 2,
+                      "output": "fine"})  # fmt: skip
+        for reason in failed:
+            tests.append({"name": f"{todo} fails", "score": 0.0, "max_score": points / 2,
+                          "output": reason + "\nmore detail"})  # fmt: skip
+        todos[todo] = {"score": score, "max_score": points, "failed": failed,
+                       "passed": 1, "tests": 1 + len(failed)}  # fmt: skip
+    return {"output": "Score.", "tests": tests, "todos": todos}
+
+
+RESULTS = results_for(
+    {
+        "hw/calc.py#1": (3.0, 3.0, []),
+        "hw/calc.py#2": (1.5, 3.0, ["clamp(5, 0, 1) should be 1 <not 5>"]),
+        "hw/geom/area.py#1": (6.0, 6.0, []),
+    }
+)
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.links, self.ids, self.scripts = [], [], set(), 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if tag == "a" and "href" in attrs:
+            self.links.append(attrs["href"])
+        if tag == "script":
+            self.scripts += 1
+
+
+def check_structure(page: Path) -> Links:
+    """Every image and link of the page leads to a file beside it or an id on it."""
+    parser = Links()
+    parser.feed(page.read_text())
+    for target in parser.images + parser.links:
+        url = urlsplit(target)
+        assert not url.scheme and not url.netloc, target
+        if url.path:
+            assert (page.parent / unquote(url.path)).is_file(), target
+        if url.fragment:
+            assert not url.path and url.fragment in parser.ids, target
+    return parser
+
+
+def write_page(tree, tmp_path, submission, name="alice.html"):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(RESULTS))
+    out = tmp_path / "pages" / name
+    result = run_tool("snippets", "--tree", tree, "--submission", submission, "--results",
+                      results, "--out", out)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_page_shows_images_answers_and_reasons(tree, tmp_path):
+    out = write_page(tree, tmp_path, student(tree, tmp_path / "alice"))
+    page = out.read_text()
+    parser = check_structure(out)
+    assert parser.scripts == 0 and "<script>alert" not in page and "onerror=alert" in page
+    assert "&lt;script&gt;alert(&#x27;answers&#x27;)&lt;/script&gt;" in page
+    assert "<b>non-saturating</b>" in page and "<li>first point</li>" in page
+    assert "<td>part 1</td><td>80</td>" in page
+    # the newest grid of parts 1 and 2, with the flags line; part 3 and SDS at 100 missing
+    assert page.count("fakes004500iter_trained") >= 2 and "fakes000100iter_trained" not in page
+    assert "use_r1_regularization=True use_diffaug=False" in page
+    assert "missing: no run with a sample grid for GAN part 3" in page
+    assert "missing: 7 of the 10 images" in page
+    assert "missing: no generated_progressive.png of this run" in page
+    assert "broken.png is not an image that can be opened" in page
+    # one line per lost point, the passing checks folded away
+    assert "<li>clamp(5, 0, 1) should be 1 &lt;not 5&gt;</li>" in page
+    assert page.count("<details>") == 3 and "1 of 2 checks passed (every verdict)" in page
+    assert "<del>" in page or "<ins>" in page or "class='same'" in page
+    # large images are thumbnails linked to their originals; small ones are shown as they are
+    files = out.parent / "alice_files"
+    thumbs = [p for p in files.iterdir() if p.suffix == ".jpg"]
+    assert thumbs and all(max(Image.open(p).size) <= 1600 for p in thumbs)
+    assert any(p.name.endswith("DDPM_generated_image0.png") for p in files.iterdir())
+    assert len(parser.images) == 2 + 1 + 10 + 7 + 6 + 2
+
+
+def test_zip_submission_gives_the_same_images(tree, tmp_path):
+    folder = student(tree, tmp_path / "bob", ddim_images=12)
+    archive = tmp_path / "bob.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                zf.write(file, "wrapper/" + file.relative_to(folder).as_posix())
+    out = write_page(tree, tmp_path, archive, "bob.html")
+    page = out.read_text()
+    check_structure(out)
+    assert "extra: 12 images, the handout asks for 10" in page
+    assert page.count("<img ") == 2 + 1 + 10 + 12 + 6 + 2
+
+
+def test_batch_index_has_parts_missing_images_and_sorting(tree, tmp_path):
+    folder = tmp_path / "submissions"
+    student(tree, folder / "alice")
+    submission_from(tree, folder / "carol", {"hw/geom/area.py": None})
+    (folder / "dave.zip").write_bytes(b"PK\x03\x04 broken")
+    (folder / "erin.zip").symlink_to(tmp_path / "nowhere.zip")
+    out = tmp_path / "reports"
+    result = run_tool("snippets", "--tree", tree, "--submissions", folder, "--out", out)
+    assert result.returncode == 0, result.stderr
+    index = out / "index.html"
+    text = index.read_text()
+    check_structure(index)
+    check_structure(out / "alice.html")
+    assert "<th class='sort'>hw</th>" in text and "<th class='sort'>missing images</th>" in text
+    assert "GAN part 3 (R1 + DiffAug)" in text and "Not graded" in text and "erin.zip" in text
+    assert "addEventListener" in text
+
+
+def chromium_check(page: Path, tmp_path: Path) -> dict:
+    """Opens a copy of the page in headless chromium; returns what a script on it saw: images
+    that did not load and script errors."""
+    probe = page.with_name("probe_" + page.name)
+    watch = (
+        "<script>window.seen=[];window.addEventListener('error',function(e){"
+        "window.seen.push(String(e.message||(e.target&&e.target.src)))},true);</script>"
+    )
+    report = (
+        "<script>window.addEventListener('load',function(){var bad=[];"
+        "document.querySelectorAll('img').forEach(function(i){"
+        "if(!(i.complete&&i.naturalWidth>0))bad.push(i.getAttribute('src'))});"
+        "var p=document.createElement('pre');p.id='probe';p.textContent=JSON.stringify("
+        "{images:document.images.length,broken:bad,errors:window.seen});"
+        "document.body.appendChild(p)});</script>"
+    )
+    text = page.read_text().replace("<head>", "<head>" + watch, 1)
+    probe.write_text(text.replace("</body>", report + "</body>"))
+    command = [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
+               "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()]  # fmt: skip
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+    start = dom.index('<pre id="probe">') + len('<pre id="probe">')
+    import html
+
+    return json.loads(html.unescape(dom[start : dom.index("</pre>", start)]))
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_pages_load_in_a_browser(tree, tmp_path):
+    folder = tmp_path / "submissions"
+    student(tree, folder / "alice")
+    out = tmp_path / "reports"
+    result = run_tool("snippets", "--tree", tree, "--submissions", folder, "--out", out)
+    assert result.returncode == 0, result.stderr
+    seen = chromium_check(out / "alice.html", tmp_path)
+    assert seen["images"] == 2 + 1 + 10 + 7 + 6 + 2 and seen["broken"] == [], seen
+    assert seen["errors"] == [], seen
+    seen = chromium_check(out / "index.html", tmp_path)
+    assert seen["errors"] == [], seen
