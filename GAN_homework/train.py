@@ -4,16 +4,19 @@
         --use_r1_regularization True --use_diffaug True --checkpoint_path checkpoint/part3-10K.pkl
 
 Each run writes a new folder <outdir>/<NNNNN>-<dataset>-<cfg>-<flags> holding log.txt (first line:
-the two flags), stats.jsonl, reals.png, sample grids fakes<iter>iter_trained.png and checkpoints.
+the two flags), stats.jsonl and its plot training_curves.png (redrawn every tick), reals.png, sample
+grids fakes<iter>iter_trained.png and checkpoints.
 After SIGTERM/SIGUSR1 (e.g. the cluster's time limit) it saves and exits with status 3; run the same
 command with `--resume auto` to continue where it stopped. Several GPUs: `torchrun --nproc_per_node N
 train.py ...` (the batch is split over the processes).
 """
 
+import errno
 import json
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -73,6 +76,48 @@ def new_run_dir(outdir: Path, suffix: str) -> Path:
     path = outdir / f"{next_id:05d}-{suffix}"
     path.mkdir(parents=True)
     return path
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Refuse, before any work, a folder that cannot be written: the folder itself, or where it
+    does not exist yet, the nearest existing folder above it (where it would be made)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file, not a folder")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise click.ClickException(
+            f"{what} {folder} cannot be written ({error.strerror or error}); nothing was started: "
+            "choose a folder you can write to."
+        ) from None
+
+
+def write_failure(error: OSError, run_dir: Path, removed: bool) -> str:
+    """The sentence for a run stopped by a failed write (disk full, quota, permissions)."""
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    advice = "free some disk space" if full else "make the folder writable"
+    reason = f"could not write into {run_dir} ({error.strerror or error})"
+    if removed:
+        return f"{reason}; the run had no checkpoint yet and was removed: {advice} and run again."
+    checkpoints = sorted(run_dir.glob("checkpoint-*.pt"))  # zero-padded: the last is the newest
+    kept = (
+        f"its last complete checkpoint, {checkpoints[-1].name}, is kept"
+        if checkpoints
+        else "it holds no checkpoint"
+    )
+    return f"{reason}; {kept}: {advice} and continue with the same command plus --resume auto."
+
+
+def remove_if_untrained(run_dir: Path | None, resumed) -> bool:
+    """Remove a new run folder that holds no checkpoint (nothing to continue from)."""
+    if run_dir is None or resumed or list(run_dir.glob("checkpoint-*.pt")):
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return True
 
 
 def find_resume(resume: str, outdir: Path, suffix: str):
@@ -213,6 +258,7 @@ def main(
                 if key != "checkpoint_path" and options[key] != saved[key]:
                     click.echo(f"note: continuing with the checkpoint's {key}={saved[key]}.")
                 options[key] = saved[key]
+        check_writable(*((resumed[0], "run folder") if resumed else (outdir, "--outdir")))
         dist = Dist()
         if options["batch"] % dist.world:
             raise click.BadParameter(
@@ -240,35 +286,40 @@ def main(
         )
         return
 
-    if dist.is_main:
-        run_dir = resumed[0] if resumed else new_run_dir(outdir, suffix)
-        if not resumed:
-            (run_dir / "log.txt").write_text(
-                f"use_r1_regularization={use_r1_regularization} use_diffaug={use_diffaug}\n"
-            )
-        trainer.run_dir = run_dir
-        log.set_run_dir(run_dir)
-        if resumed:
-            log(
-                f"resumed from {resumed[1]} at iteration {trainer.iteration}; continuing to {iters}"
-            )
-        log("options: " + json.dumps(options))
-        log(trainer.parameter_line())
-        log(
-            f"data: {len(trainer.dataset)} images from {data_path}; {dist.world} process(es) on {dist.device}"
-        )
-        if checkpoint_path and not resumed:
-            log(f"initialized G, D and G_ema from {checkpoint_path}")
-        log(f"run folder: {run_dir}")
+    run_dir = None
     try:
+        if dist.is_main:
+            run_dir = resumed[0] if resumed else new_run_dir(outdir, suffix)
+            if not resumed:
+                (run_dir / "log.txt").write_text(
+                    f"use_r1_regularization={use_r1_regularization} use_diffaug={use_diffaug}\n"
+                )
+            trainer.run_dir = run_dir
+            log.set_run_dir(run_dir)
+            if resumed:
+                log(
+                    f"resumed from {resumed[1]} at iteration {trainer.iteration}; "
+                    f"continuing to {iters}"
+                )
+            log("options: " + json.dumps(options))
+            log(trainer.parameter_line())
+            log(
+                f"data: {len(trainer.dataset)} images from {data_path}; "
+                f"{dist.world} process(es) on {dist.device}"
+            )
+            if checkpoint_path and not resumed:
+                log(f"initialized G, D and G_ema from {checkpoint_path}")
+            log(f"run folder: {run_dir}")
         status = run_training(trainer, iters, options["snap"], fresh=not resumed)
     except NotImplementedError as error:  # the starter's TODO blocks raise this
-        if dist.is_main and not resumed and not list(run_dir.glob("checkpoint-*.pt")):
-            shutil.rmtree(run_dir)  # nothing trained: leave no empty run folder behind
+        remove_if_untrained(run_dir, resumed)  # nothing trained: leave no empty run folder behind
         raise click.ClickException(
             f"{error or 'a TODO block'} is not implemented yet: fill it in (see the handout) and "
             "run again."
         ) from None
+    except OSError as error:  # disk full, quota, permissions changed during the run
+        removed = remove_if_untrained(run_dir, resumed)
+        raise click.ClickException(write_failure(error, run_dir or outdir, removed)) from None
     dist.close()
     sys.exit(status)
 

@@ -1,12 +1,20 @@
-"""Figures of an SDS/VSD run, drawn with PIL: the progressive strip and the loss curve."""
+"""Figures of an SDS/VSD run: the progressive strip (PIL) and the loss curves (matplotlib).
 
+matplotlib is imported when a loss curve is drawn, not with this module: the grader preloads what
+execute_SDS_VSD.py imports, and needs no plotting library.
+"""
+
+import itertools
 import math
+import statistics
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 LABEL_HEIGHT = 20
-WHITE, BLACK, GREY = (255, 255, 255), (0, 0, 0), (200, 200, 200)
-SERIES_COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44)]
+WHITE, BLACK = (255, 255, 255), (0, 0, 0)
+DPI = 100
+LINE_COLORS = ["tab:blue", "tab:red", "tab:green"]
 
 
 def progressive_strip(snapshots, panel_size=256):
@@ -35,40 +43,57 @@ def progressive_strip(snapshots, panel_size=256):
     return strip
 
 
-def loss_curves(series, size=(640, 240)):
-    """One panel per named series of per-step losses, stacked vertically, with a light moving
-    average on top of the raw values (the losses of score distillation are noisy: t is random)."""
-    panel_w, panel_h = size
-    figure = Image.new("RGB", (panel_w, panel_h * len(series)), WHITE)
-    draw = ImageDraw.Draw(figure)
-    for row, (name, values) in enumerate(series.items()):
-        top = row * panel_h
-        left, right, bottom = 60, panel_w - 10, top + panel_h - 25
-        plot_top = top + 20
-        color = SERIES_COLORS[row % len(SERIES_COLORS)]
-        draw.text((left, top + 4), name, fill=BLACK)
-        draw.rectangle((left, plot_top, right, bottom), outline=BLACK)
-        points = [(i, v) for i, v in enumerate(values) if math.isfinite(v)]
-        if not points:
-            continue
-        low, high = min(v for _, v in points), max(v for _, v in points)
-        span = (high - low) or 1.0
-        draw.text((4, plot_top), f"{high:.3g}", fill=BLACK)
-        draw.text((4, bottom - 10), f"{low:.3g}", fill=BLACK)
-        draw.text((left, bottom + 6), "step 1", fill=BLACK)
-        draw.text((right - 60, bottom + 6), f"step {len(values)}", fill=BLACK)
-        x_scale = (right - left) / max(1, len(values) - 1)
-        y_scale = (bottom - plot_top) / span
+def y_scale(values) -> str:
+    """'log' for positive values spanning more than two decades, else 'linear'."""
+    finite = [v for v in values if math.isfinite(v)]
+    if finite and min(finite) > 0 and max(finite) / min(finite) > 100:
+        return "log"
+    return "linear"
 
-        def xy(i, v, left=left, bottom=bottom, low=low, x_scale=x_scale, y_scale=y_scale):
-            return (left + i * x_scale, bottom - (v - low) * y_scale)
 
-        window = max(1, len(points) // 25)
-        smooth = []
-        for k, (i, _) in enumerate(points):
-            chunk = [v for _, v in points[max(0, k - window + 1) : k + 1]]
-            smooth.append(xy(i, sum(chunk) / len(chunk)))
-        if len(points) > 1:
-            draw.line([xy(i, v) for i, v in points], fill=GREY, width=1)
-            draw.line(smooth, fill=color, width=2)
+def running_median(values, window):
+    """The median of each value and the `window - 1` before it (fewer at the start)."""
+    return [statistics.median(values[max(0, k - window + 1) : k + 1]) for k in range(len(values))]
+
+
+def loss_figure(series, size=(640, 240)):
+    """One panel per named series of per-step losses, on a shared step axis: the raw values, faint,
+    and their running median over about 1/25 of the run on top (the losses of score distillation
+    are noisy: t is random). A panel's y axis is logarithmic where its values span more than two
+    decades (w(t)^2 alone spans about three). `size` is one panel's size in pixels.
+    Returns a matplotlib Figure."""
+    from matplotlib.figure import Figure  # no pyplot: no display, no global state
+    from matplotlib.ticker import MaxNLocator
+
+    width, height = size[0] / DPI, size[1] * len(series) / DPI
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    axes = figure.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (name, values), color in zip(axes, series.items(), itertools.cycle(LINE_COLORS)):
+        points = [(step, v) for step, v in enumerate(values, start=1) if math.isfinite(v)]
+        if points:
+            steps, finite = zip(*points)
+            window = max(1, len(finite) // 25)
+            faint = {"alpha": 0.35, "linewidth": 0.8} if window > 1 else {"marker": "."}
+            ax.plot(steps, finite, color=color, label="per step", **faint)
+            if window > 1:
+                smooth = running_median(finite, window)
+                ax.plot(steps, smooth, color=color, linewidth=2, label=f"median of {window} steps")
+            ax.set_yscale(y_scale(finite))
+            ax.legend(loc="upper right", fontsize="small")
+        else:
+            ax.text(0.5, 0.5, "no finite values", ha="center", transform=ax.transAxes)
+        ax.set_ylabel(name)
+        ax.grid(True, which="major", alpha=0.4)
+        ax.grid(True, which="minor", alpha=0.15)
+    axes[-1].set_xlabel("step")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     return figure
+
+
+def loss_curves(series, size=(640, 240)) -> Image.Image:
+    """loss_figure(series, size) as an RGB image, one panel of `size` pixels per series."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(loss_figure(series, size))
+    canvas.draw()
+    return Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")

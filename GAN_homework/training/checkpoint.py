@@ -65,11 +65,22 @@ def atomic_write(path: Path, write) -> None:
     _fsync_dir(path.parent)
 
 
+def _torch_save(obj, file) -> None:
+    """torch.save, except that a failed write (disk full) is raised as the OSError it is: torch's
+    zip writer replaces it with a RuntimeError of its own while closing the archive."""
+    try:
+        torch.save(obj, file)
+    except RuntimeError as error:
+        if isinstance(error.__context__, OSError):
+            raise error.__context__ from None
+        raise
+
+
 def save_checkpoint(run_dir: Path, state: dict, keep: int = 2) -> Path:
     """Write checkpoint-<iteration>.pt, point `latest` at it, prune all but the newest `keep`."""
     run_dir = Path(run_dir)
     path = run_dir / checkpoint_name(state["iteration"])
-    atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
+    atomic_write(path, lambda f: _torch_save({"format": FORMAT, **state}, f))
     atomic_write(run_dir / POINTER, lambda f: f.write(path.name.encode() + b"\n"))
     for old in _checkpoints_newest_first(run_dir)[keep:]:
         old.unlink(missing_ok=True)
@@ -165,7 +176,7 @@ def export_weights(source, target) -> Path:
     slim = {k: state[k] for k in (*WEIGHT_KEYS, "options", "iteration")}
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, lambda f: torch.save({"format": FORMAT, **slim}, f))
+    atomic_write(target, lambda f: _torch_save({"format": FORMAT, **slim}, f))
     return target
 
 

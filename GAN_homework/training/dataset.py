@@ -6,6 +6,7 @@ a batch is then an index into that tensor, with no loader processes and no host-
 """
 
 import io
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,9 +44,21 @@ def _decode(name: str, read, resolution: int) -> tuple[np.ndarray, tuple[int, in
     try:
         image = Image.open(io.BytesIO(read()))
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DatasetError(
-            f"cannot read image {name} ({error}); delete or replace that file."
+            f"image {name} has more than {Image.MAX_IMAGE_PIXELS:,} pixels, too many to decode "
+            f"safely (a possible decompression bomb); delete it or shrink it to "
+            f"{resolution}x{resolution}."
+        ) from None
+    except UnidentifiedImageError:
+        raise DatasetError(
+            f"cannot read image {name} (not an image file PIL knows); delete or replace that file."
+        ) from None
+    except Exception as error:  # decoders of damaged files raise all kinds of errors
+        reason = getattr(error, "strerror", None) or str(error).split(". ")[0].rstrip(".")
+        reason = reason or type(error).__name__  # the library's first sentence, if any
+        raise DatasetError(
+            f"cannot read image {name} ({reason}); delete or replace that file."
         ) from None
     size = image.size
     if size[0] != size[1]:
@@ -72,8 +85,11 @@ class ImageDataset:
         entries = _list_images(path)
         if not entries:
             raise DatasetError(f"--data {path} holds no .png or .jpg images.")
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            decoded = list(pool.map(lambda e: _decode(*e, resolution), entries))
+        # PIL only warns below twice its pixel limit; here any image over the limit is refused
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                decoded = list(pool.map(lambda e: _decode(*e, resolution), entries))
         other_sizes = sorted({size for _, size in decoded if size[0] != resolution})
         if other_sizes:
             count = sum(size[0] != resolution for _, size in decoded)

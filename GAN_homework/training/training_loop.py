@@ -11,6 +11,7 @@ Nothing in an iteration waits for the GPU: loss values stay on the device and ar
 
 import copy
 import json
+import os
 import random
 import signal
 import time
@@ -27,6 +28,7 @@ from training.dataset import DatasetError, EndlessSampler, ImageDataset
 from training.distributed import Dist
 from training.loss import StyleGAN2Loss
 from training.networks import Discriminator, Generator
+from training.plots import CURVES_NAME, draw_training_curves
 
 EXIT_STOPPED = 3  # exit status after SIGTERM/SIGUSR1: checkpoint written, resume with --resume auto
 DIFFAUG_POLICY = "color,translation,cutout"
@@ -34,6 +36,23 @@ DIFFAUG_POLICY = "color,translation,cutout"
 
 def grid_name(iteration: int) -> str:
     return f"fakes{iteration:06d}iter_trained.png"
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append `line` and a newline to `path`, or nothing: a write that fails part way (disk full)
+    is cut back off, so the file never ends in half a line."""
+    data = memoryview((line + "\n").encode())
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        except OSError:
+            os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 class Logger:
@@ -48,8 +67,8 @@ class Logger:
     def set_run_dir(self, run_dir: Path) -> None:
         if self.enabled:
             self.path = run_dir / "log.txt"
-            with open(self.path, "a") as f:
-                f.writelines(line + "\n" for line in self._early)
+            for line in self._early:
+                append_line(self.path, line)
             self._early = []
 
     def __call__(self, line: str) -> None:
@@ -57,15 +76,13 @@ class Logger:
             return
         tqdm.write(line)
         if self.path:
-            with open(self.path, "a") as f:
-                f.write(line + "\n")
+            append_line(self.path, line)
         else:
             self._early.append(line)
 
     def stats(self, record: dict) -> None:
         if self.path:
-            with open(self.path.with_name("stats.jsonl"), "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_line(self.path.with_name("stats.jsonl"), json.dumps(record))
 
 
 def save_image_grid(images: torch.Tensor, cols: int, path: Path) -> None:
@@ -156,6 +173,7 @@ class Trainer:
         ]
         self.ema_beta = 0.5 ** (self.batch / (cfg.ema_kimg * 1000))
         self.iteration = 0
+        self._curves_error = None  # the last reason training_curves.png could not be drawn
         grid_gen = torch.Generator().manual_seed(options["seed"])
         self.grid_z = torch.randn([cfg.grid_cols * cfg.grid_rows, cfg.z_dim], generator=grid_gen)
         _seed_everything(options["seed"] + 1_000_003 * (dist.rank + 1))  # distinct streams per rank
@@ -249,6 +267,18 @@ class Trainer:
             self.cfg.grid_cols,
             self.run_dir / "reals.png",
         )
+
+    def draw_curves(self) -> None:
+        """Redraw training_curves.png from stats.jsonl; a failure is one logged line, never a crash
+        (the same failure again is not repeated)."""
+        try:
+            draw_training_curves(self.run_dir / "stats.jsonl", self.run_dir / CURVES_NAME)
+            self._curves_error = None
+        except Exception as error:
+            reason = (str(error).strip().splitlines() or [""])[0][:160] or type(error).__name__
+            if reason != self._curves_error:
+                self.log(f"warning: {CURVES_NAME} not redrawn ({reason}); training goes on.")
+            self._curves_error = reason
 
     def snapshot(self) -> Path:
         """Sample grid, then checkpoint (collective: every rank calls it; rank 0 writes)."""
@@ -357,15 +387,15 @@ def run_training(trainer: Trainer, total_iters: int, snap: int, fresh: bool) -> 
     if fresh and dist.is_main:
         t.save_reals()
         t.save_fakes()
-    with StopFlag() as stop:
-        progress = tqdm(
-            total=total_iters,
-            initial=t.iteration,
-            unit="iter",
-            disable=not dist.is_main,
-            dynamic_ncols=True,
-            mininterval=1.0,
-        )
+    progress = tqdm(
+        total=total_iters,
+        initial=t.iteration,
+        unit="iter",
+        disable=not dist.is_main,
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
+    with StopFlag() as stop, progress:  # closes the bar before an error is printed
         sums, tick_iters, tick_start = {}, 0, time.perf_counter()
         while t.iteration < total_iters:
             t.train_one_iteration(sums)
@@ -380,6 +410,7 @@ def run_training(trainer: Trainer, total_iters: int, snap: int, fresh: bool) -> 
                 log(format_tick(record, total_iters))
                 if dist.is_main:
                     log.stats(record)
+                    t.draw_curves()
                 sums, tick_iters = {}, 0
             if t.iteration % snap == 0 or last:
                 path = t.snapshot()

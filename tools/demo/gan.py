@@ -56,6 +56,7 @@ def main() -> None:
     print(f"reals:       {run / 'reals.png'}")
     print(f"samples:     {', '.join(g.name for g in grids)}")
     print(f"latest grid: {grids[-1]}")
+    print(f"curves:      {run / 'training_curves.png'}")
     print(f"checkpoints: {', '.join(sorted(p.name for p in run.glob('checkpoint-*.pt')))}")
     print(f"demo took {time.perf_counter() - start:.0f} s")
 
