@@ -155,7 +155,10 @@ def fetch_default_detector(progress=True) -> Path:
         load_detector(path, "cpu")
     except DetectorError:
         path.unlink(missing_ok=True)
-        raise
+        raise DetectorError(
+            f"the file downloaded from {DETECTOR_URL} is not a TorchScript module, so it was not "
+            "kept; set HW5_DETECTOR_URL to the address of the TorchScript version of the network."
+        ) from None
     return path
 
 

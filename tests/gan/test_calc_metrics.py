@@ -248,3 +248,28 @@ def test_offline_without_the_default_detector_names_the_predownload(tmp_path):
     assert not (tmp_path / "hf" / "hw5-metrics").exists() or not any(
         (tmp_path / "hf" / "hw5-metrics").iterdir()
     )
+
+
+@pytest.mark.parametrize("case", ["verified", "wrong hash", "not torchscript"])
+def test_the_default_detector_is_downloaded_once_and_verified(tmp_path, monkeypatch, case):
+    """The real download code, from a file:// address instead of NVIDIA's server."""
+    source = script(TinyDetector(), tmp_path / "inception.pt")
+    if case == "not torchscript":
+        torch.save({"w": torch.zeros(2)}, source)
+    digest = metrics.file_sha256(source) if case != "wrong hash" else "0" * 64
+    monkeypatch.setattr(metrics, "DETECTOR_URL", source.as_uri())
+    monkeypatch.setattr(metrics, "DETECTOR_SHA256", digest)
+    monkeypatch.setattr(metrics.constants, "HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    cache = tmp_path / "hf" / "hw5-metrics"
+    if case == "verified":
+        path = metrics.fetch_default_detector(progress=False)
+        assert path == cache / "inception.pt"
+        assert path.read_bytes() == source.read_bytes()
+        source.unlink()  # a second call does not download again
+        assert metrics.fetch_default_detector(progress=False) == path
+        return
+    expected = "not the expected" if case == "wrong hash" else "is not a TorchScript module"
+    with pytest.raises(metrics.DetectorError, match=expected):
+        metrics.fetch_default_detector(progress=False)
+    assert list(cache.iterdir()) == []
