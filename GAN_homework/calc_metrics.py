@@ -175,13 +175,17 @@ def append_lines(path: Path, lines: list[str]) -> None:
     default=None,
     help="Images to generate [default: 5000]; with --fakes, use only the first ones.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Latents, noise and KID's subsets."
+)
 @click.option(
     "--detector",
     default=None,
     help="TorchScript feature network [default: TF-Inception of StyleGAN2-ADA's metrics].",
 )
-@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Images per batch."
+)
 def main(network, fakes, data, metric_names, num_gen, seed, detector, batch):
     if (network is None) == (fakes is None):
         raise click.UsageError("give exactly one of --network and --fakes.")
