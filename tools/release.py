@@ -8,7 +8,8 @@ The starter is every tracked file of this repository (`git ls-files`, plus untra
 that git does not ignore; outside a git checkout, every file but environments, caches and run
 outputs), with each TODO block's body replaced by `raise NotImplementedError(...)`, and
 without instructor-only material:
-  - tools/release.py (this tool) and tools/snippets.py (it shows the reference solutions),
+  - tools/release.py (this tool) and tools/snippets.py (it shows the reference solutions) with
+    its tools/report_html.py and tools/report_media.py,
   - tests/tools/, tests/test_mutants.py and tests/mutants/ (mutants contain answers), .ci/,
   - every folder that holds a file named `.instructor-only` (with that file): to keep a folder
     out of the starter, put an empty `.instructor-only` file in it.
@@ -57,6 +58,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTRUCTOR_FILES = {
     "tools/release.py",
     "tools/snippets.py",
+    "tools/report_html.py",
+    "tools/report_media.py",
     "tests/test_mutants.py",
     "tests/test_grading.py",
 }

@@ -251,6 +251,15 @@ def render_md(page: dict, title: str) -> str:
                 f"{_inline(t['name'].partition(' ')[2])}: {_inline(t['output'])}"
             )
         lines.append("")
+    tasks = [task for group in page["tasks"].values() for task in group]
+    if tasks:
+        lines += ["## Images", ""]
+        for task in tasks:
+            found = f"{len(task.items)} in the submission"
+            lines.append(f"- {task.title}: {'; '.join([found, *map(_inline, task.problems)])}")
+        lines.append("")
+    for name, text, _ in page["answers"].values():
+        lines += [f"## {_inline(name)}", "", _fence(text, "markdown"), ""]
     return "\n".join(lines)
 
 

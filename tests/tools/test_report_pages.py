@@ -241,3 +241,16 @@ def test_pages_load_in_a_browser(tree, tmp_path):
     assert seen["errors"] == [], seen
     seen = chromium_check(out / "index.html", tmp_path)
     assert seen["errors"] == [], seen
+
+
+def test_markdown_page_names_images_and_keeps_answers_in_code(tree, tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(RESULTS))
+    out = tmp_path / "alice.md"
+    result = run_tool("snippets", "--tree", tree, "--submission", student(tree, tmp_path / "a"),
+                      "--results", results, "--out", out, "--format", "md")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    page = out.read_text()
+    assert "- DDIM faces: 7 in the submission; ` missing: 7 of the 10 images `" in page
+    assert "## ` GAN_homework/answers.md `" in page and "```markdown\n# Answers" in page
+    assert not (tmp_path / "alice_files").exists()
