@@ -27,8 +27,8 @@ from training.checkpoint import atomic_write
 # StyleGAN2-ADA's TF-Inception feature network in TorchScript form (HW5_DETECTOR_URL to override).
 DETECTOR_URL = os.environ.get(
     "HW5_DETECTOR_URL",
-    "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan/versions/1/files/metrics/"
-    "inception-2015-12-05.pkl",
+    "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/"
+    "inception-2015-12-05.pt",
 )
 # The file's sha256, when known: a download that differs is refused (HW5_DETECTOR_SHA256 to set).
 DETECTOR_SHA256 = os.environ.get("HW5_DETECTOR_SHA256", "")
