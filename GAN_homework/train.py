@@ -5,7 +5,8 @@
 
 Each run writes a new folder <outdir>/<NNNNN>-<dataset>-<cfg>-<flags> holding log.txt (first line:
 the two flags), stats.jsonl and its plot training_curves.png (redrawn every tick), reals.png, sample
-grids fakes<iter>iter_trained.png and checkpoints.
+grids fakes<iter>iter_trained.png and checkpoints; with `--metrics kid`, also metrics.jsonl (G_ema's
+KID at every snapshot).
 After SIGTERM/SIGUSR1 (e.g. the cluster's time limit) it saves and exits with status 3; run the same
 command with `--resume auto` to continue where it stopped. Several GPUs: `torchrun --nproc_per_node N
 train.py ...` (the batch is split over the processes).
@@ -192,6 +193,18 @@ def find_resume(resume: str, outdir: Path, suffix: str):
     help="'auto' (newest checkpoint of this setting under --outdir) or a file.",
 )
 @click.option(
+    "--metrics",
+    type=click.Choice(["none", "kid"]),
+    default="none",
+    show_default=True,
+    help="kid: G_ema's KID of 1000 images at every snapshot, into metrics.jsonl.",
+)
+@click.option(
+    "--detector",
+    default=None,
+    help="TorchScript feature network for --metrics [default: calc_metrics.py's].",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Check the inputs, print options and parameter counts, train nothing.",
@@ -211,12 +224,15 @@ def main(
     workers,
     precision,
     resume,
+    metrics,
+    detector,
     dry_run,
 ):
     # heavy imports after argument parsing, so that --help and bad flags answer at once
     from training.checkpoint import CheckpointError, load_checkpoint
     from training.dataset import DatasetError
     from training.distributed import Dist
+    from training.metrics import DetectorError, fetch_default_detector
     from training.training_loop import Logger, Trainer, run_training
 
     outdir = Path(outdir)
@@ -238,6 +254,7 @@ def main(
         "mirror": mirror,
         "workers": workers,
         "precision": precision,
+        "metrics": metrics,
     }
     try:
         resumed = find_resume(resume, outdir, suffix) if resume else None
@@ -259,6 +276,11 @@ def main(
                     click.echo(f"note: continuing with the checkpoint's {key}={saved[key]}.")
                 options[key] = saved[key]
         check_writable(*((resumed[0], "run folder") if resumed else (outdir, "--outdir")))
+        detector_path = None
+        if metrics == "kid":  # a missing detector stops the run here, before any training
+            detector_path = Path(detector) if detector else fetch_default_detector()
+        elif detector:
+            click.echo("note: --detector is used only with --metrics kid; no KID is measured.")
         dist = Dist()
         if options["batch"] % dist.world:
             raise click.BadParameter(
@@ -272,7 +294,13 @@ def main(
         elif checkpoint_path:
             init = load_checkpoint(checkpoint_path)
             trainer.init_from(init, checkpoint_path)
-    except (DatasetError, CheckpointError) as error:
+        if detector_path and dist.is_main and not dry_run:
+            from training.snapshot_kid import SnapshotKID
+
+            trainer.snapshot_kid = SnapshotKID(
+                detector_path, data_path, dist.device, options["seed"]
+            )
+    except (DatasetError, CheckpointError, DetectorError) as error:
         raise click.ClickException(str(error)) from None
 
     if dry_run:

@@ -2,7 +2,9 @@
 
 The training loop redraws it at every tick, so it always shows the run so far: G and D losses,
 the discriminator's mean scores of real and generated images, the R1 and path-length terms, and
-the seconds per iteration. matplotlib is imported on the first drawing, not when training starts.
+the seconds per iteration. Where metrics.jsonl holds KID values (train.py --metrics kid, or
+calc_metrics.py --network), they are drawn on the scores panel's right axis. matplotlib is imported
+on the first drawing, not when training starts.
 """
 
 import json
@@ -12,6 +14,7 @@ from pathlib import Path
 from training.checkpoint import atomic_write
 
 CURVES_NAME = "training_curves.png"
+METRICS_NAME = "metrics.jsonl"
 
 # (title, y label, [(key in a record's "losses", legend label)]); keys never logged are skipped
 PANELS = [
@@ -52,6 +55,23 @@ def read_stats(path) -> list[dict]:
     return [by_iteration[i] for i in sorted(by_iteration)]
 
 
+def read_kid(path) -> list[tuple[int, float]]:
+    """(iteration, KID) of metrics.jsonl in order of iteration, the later value for an iteration
+    measured twice; [] when the file does not exist. Other lines are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    by_iteration = {}
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+            if record["metric"] == "kid" and math.isfinite(record["value"]):
+                by_iteration[int(record["iteration"])] = float(record["value"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return sorted(by_iteration.items())
+
+
 def y_scale(values) -> str:
     """'log' for positive values spanning more than two decades, else 'linear'."""
     finite = [v for v in values if math.isfinite(v)]
@@ -60,8 +80,9 @@ def y_scale(values) -> str:
     return "linear"
 
 
-def training_figure(records: list[dict], title: str):
-    """The four panels of training_curves.png for per-tick records (a matplotlib Figure)."""
+def training_figure(records: list[dict], title: str, kid_points=()):
+    """The four panels of training_curves.png for per-tick records and (iteration, KID) points
+    (a matplotlib Figure)."""
     from matplotlib.figure import Figure  # no pyplot: no display, no global state
     from matplotlib.ticker import MaxNLocator
 
@@ -86,6 +107,17 @@ def training_figure(records: list[dict], title: str):
             ax.text(0.5, 0.5, "not logged in this run", ha="center", transform=ax.transAxes)
         ax.set(title=panel, ylabel=label)
 
+    if kid_points:
+        scores = axes[1]
+        kid_axis = scores.twinx()
+        kid_axis.plot(*zip(*kid_points), marker="s", color="tab:red", label="KID (right axis)")
+        kid_axis.set_label("KID")  # no axis title: the red ticks and the legend name it
+        kid_axis.tick_params(axis="y", colors="tab:red")
+        handles = scores.get_legend_handles_labels()
+        kid_handles = kid_axis.get_legend_handles_labels()
+        scores.legend(handles[0] + kid_handles[0], handles[1] + kid_handles[1], fontsize="small")
+        scores.set_title("discriminator scores and KID")
+
     speed = axes[3]
     speed.plot(iterations, [r["s_per_iter"] for r in records], marker=".", color="black")
     speed.set(title="speed (a first tick includes start-up)", ylabel="seconds per iteration")
@@ -104,14 +136,17 @@ def training_figure(records: list[dict], title: str):
 
 
 def draw_training_curves(stats_path, png_path) -> bool:
-    """Draw the records of `stats_path` into `png_path` (written atomically). Returns False, and
-    writes nothing, while there is no record yet."""
+    """Draw the records of `stats_path`, and the KID values of metrics.jsonl beside it, into
+    `png_path` (written atomically). Returns False, and writes nothing, while there is no record
+    yet."""
     records = read_stats(stats_path)
     if not records:
         return False
     png_path = Path(png_path)
     figure = training_figure(
-        records, f"{png_path.parent.name}: iteration {records[-1]['iteration']}"
+        records,
+        f"{png_path.parent.name}: iteration {records[-1]['iteration']}",
+        read_kid(Path(stats_path).with_name(METRICS_NAME)),
     )
     atomic_write(png_path, lambda f: figure.savefig(f, format="png"))
     return True

@@ -174,6 +174,7 @@ class Trainer:
         self.ema_beta = 0.5 ** (self.batch / (cfg.ema_kimg * 1000))
         self.iteration = 0
         self._curves_error = None  # the last reason training_curves.png could not be drawn
+        self.snapshot_kid = None  # a SnapshotKID with --metrics kid (set by train.py on rank 0)
         grid_gen = torch.Generator().manual_seed(options["seed"])
         self.grid_z = torch.randn([cfg.grid_cols * cfg.grid_rows, cfg.z_dim], generator=grid_gen)
         _seed_everything(options["seed"] + 1_000_003 * (dist.rank + 1))  # distinct streams per rank
@@ -287,6 +288,17 @@ class Trainer:
             return None
         self.save_fakes()
         return save_checkpoint(self.run_dir, state)
+
+    def measure_kid(self) -> None:
+        """G_ema's KID into metrics.jsonl and one line of log.txt; the plot, once drawn, is redrawn
+        with it."""
+        record, seconds = self.snapshot_kid(self.G_ema, self.iteration, self.run_dir)
+        self.log(
+            f"KID {record['value']:.6g} at iteration {self.iteration} ({record['num_gen']} "
+            f"generated vs {record['num_real']} real images, {seconds:.1f} s)"
+        )
+        if (self.run_dir / "stats.jsonl").is_file():
+            self.draw_curves()
 
     # ---------------------------------------------------------------- training
     def train_one_iteration(self, sums: dict) -> None:
@@ -415,6 +427,8 @@ def run_training(trainer: Trainer, total_iters: int, snap: int, fresh: bool) -> 
             if t.iteration % snap == 0 or last:
                 path = t.snapshot()
                 log(f"saved {grid_name(t.iteration)} and {path.name if path else ''}")
+                if t.snapshot_kid and dist.is_main and not stopping:  # a stop exits at once
+                    t.measure_kid()
             if tick:  # the next tick's time starts after this snapshot
                 tick_start = time.perf_counter()
             if stopping:

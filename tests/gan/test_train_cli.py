@@ -231,3 +231,76 @@ def test_unfilled_todo_names_the_block_and_leaves_no_run_folder(tmp_path, tiny_d
     assert result.exit_code == 1
     assert "TODO #1 in GAN_homework/training/loss.py is not implemented yet" in result.output
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread, as train.py runs in a subprocess here (OMP_NUM_THREADS=1): generating
+    1000 images is several times slower with two threads on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_kid_at_every_snapshot_into_metrics_jsonl_and_resume_appends(
+    tmp_path, tiny_data, one_thread
+):
+    import math
+
+    import torch
+    from test_calc_metrics import TinyDetector, script
+
+    detector = script(TinyDetector(), tmp_path / "tiny_detector.pt")
+    plain = invoke(tiny_args(tmp_path / "plain", tiny_data, False, False, 4, 2))
+    assert plain.exit_code == 0, plain.output
+    plain_run = only_run_dir(tmp_path / "plain")
+    assert not (plain_run / "metrics.jsonl").exists(), "KID is off by default"
+
+    args = tiny_args(tmp_path / "runs", tiny_data, False, False, 4, 2)
+    result = invoke(args + ["--metrics", "kid", "--detector", str(detector)])
+    assert result.exit_code == 0, result.output
+    run = only_run_dir(tmp_path / "runs")
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records] == [2, 4], "one line per snapshot"
+    for r in records:
+        assert r["metric"] == "kid" and math.isfinite(r["value"])
+        assert (r["num_gen"], r["num_real"]) == (1000, 8)
+    assert records[0]["value"] != records[1]["value"], "the generator changed between snapshots"
+    kid_lines = [line for line in (run / "log.txt").read_text().splitlines() if "KID " in line]
+    assert len(kid_lines) == 2 and all(line.endswith(" s)") for line in kid_lines), kid_lines
+    # measuring KID neither draws from the training RNG streams nor changes the weights
+    with_kid, without = (load_checkpoint(r / "checkpoint-000004.pt") for r in (run, plain_run))
+    assert all(torch.equal(with_kid["G"][k], without["G"][k]) for k in without["G"])
+
+    resumed = invoke(
+        tiny_args(tmp_path / "runs", tiny_data, False, False, 6, 2)
+        + ["--resume", "auto", "--metrics", "kid", "--detector", str(detector)]
+    )
+    assert resumed.exit_code == 0, resumed.output
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == [2, 4, 6]
+    assert json.loads(lines[1]) == records[1], "the earlier lines are kept as they were"
+
+
+def test_kid_without_the_detector_offline_is_one_sentence_before_training(
+    tmp_path, tiny_data, monkeypatch
+):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = invoke(tiny_args(tmp_path / "runs", tiny_data) + ["--metrics", "kid"])
+    assert result.exit_code == 1, result.output
+    message = result.output.strip().splitlines()[-1]
+    assert message.startswith("Error: the default feature network is not in the cache"), message
+    assert message.endswith("`.") and "slurm/setup_env.sh models" in message
+    assert not (tmp_path / "runs").exists(), "nothing was started"
+
+    missing = invoke(
+        tiny_args(tmp_path / "runs", tiny_data) + ["--metrics", "kid", "--detector", "nope.pt"]
+    )
+    assert missing.exit_code == 1 and "--detector nope.pt does not exist" in missing.output
+    assert not (tmp_path / "runs").exists()

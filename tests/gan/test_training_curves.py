@@ -10,7 +10,13 @@ from PIL import Image
 
 from training import training_loop
 from training.config import CONFIGS
-from training.plots import CURVES_NAME, draw_training_curves, read_stats, training_figure
+from training.plots import (
+    CURVES_NAME,
+    draw_training_curves,
+    read_kid,
+    read_stats,
+    training_figure,
+)
 
 
 def invoke(args):
@@ -125,3 +131,36 @@ def test_nothing_is_drawn_before_the_first_tick(tmp_path):
     stats.write_text("")
     assert draw_training_curves(stats, tmp_path / CURVES_NAME) is False
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stats.jsonl"]
+
+
+def test_kid_of_metrics_jsonl_is_drawn_on_the_scores_panel_when_it_exists(tmp_path):
+    stats = write_stats(tmp_path / "stats.jsonl", [record(2, scores__real=0.4), record(4)])
+    png = tmp_path / CURVES_NAME
+    assert draw_training_curves(stats, png)
+    without_kid = png.read_bytes()
+    kid_lines = [
+        {"metric": "kid", "value": 0.30, "num_gen": 1000, "num_real": 8, "iteration": 2},
+        {"metric": "fid", "value": 90.0, "num_gen": 5000, "num_real": 8, "iteration": 4},
+        {"metric": "kid", "value": 0.25, "num_gen": 1000, "num_real": 8, "iteration": 4},
+        {"metric": "kid", "value": 0.20, "num_gen": 1000, "num_real": 8, "iteration": 2},
+        {"metric": "kid", "value": float("nan"), "num_gen": 1000, "num_real": 8, "iteration": 6},
+    ]
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in kid_lines) + '{"metric": "kid", "val\n'
+    )
+    assert read_kid(tmp_path / "metrics.jsonl") == [(2, 0.20), (4, 0.25)], (
+        "KID only, finite, in order of iteration, the later value of an iteration measured twice"
+    )
+    assert draw_training_curves(stats, png)
+    assert png.read_bytes() != without_kid, "KID is part of the picture"
+    with Image.open(png) as image:
+        assert image.size == (1000, 700)
+
+    figure = training_figure(read_stats(stats), "run", read_kid(tmp_path / "metrics.jsonl"))
+    scores = figure.axes[1]
+    (kid_axis,) = [ax for ax in figure.axes if ax.get_label() == "KID"]
+    assert kid_axis.get_position().bounds == scores.get_position().bounds, "its twin axis"
+    assert list(kid_axis.get_lines()[0].get_ydata()) == [0.20, 0.25]
+    legend = [t.get_text() for t in scores.get_legend().get_texts()]
+    assert legend == ["real images D(x)", "KID (right axis)"]
+    assert read_kid(tmp_path / "absent.jsonl") == []
