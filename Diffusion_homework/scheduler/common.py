@@ -1,4 +1,5 @@
-"""What the DDPM and DDIM schedulers share: the beta schedule, the timesteps, reading a model's config."""
+"""What the DDPM and DDIM schedulers share: the beta schedule, the timesteps and the step from one
+timestep to the next, the alpha-bar lookup, reading a model's config."""
 
 import numpy as np
 import torch
@@ -37,11 +38,23 @@ def make_timesteps(
         raise ValueError(
             f"timestep_spacing {spacing!r} is not supported: use 'leading' or 'trailing'."
         )
+    if timesteps[0] >= num_train:
+        raise ValueError(
+            f"{num_inference_steps} steps with steps_offset={offset} start at timestep "
+            f"{int(timesteps[0])}, past the last of {num_train}: take fewer steps."
+        )
     return [int(t) for t in timesteps]
 
 
 class HomeworkScheduler(SchedulerMixin, ConfigMixin):
-    """Loads `scheduler_config.json` of real models: keys this scheduler does not use are ignored."""
+    """The base of DDPMScheduler and DDIMScheduler: what does not depend on the sampler.
+
+    It holds the beta schedule (`betas`, `alphas`, `alphas_cumprod`), the timesteps of sampling
+    (`timesteps`: all `num_train_timesteps` of them, from T - 1 down to 0, until `set_timesteps`
+    picks fewer), the timestep that follows each one (`previous_timestep`) and alpha-bar at any
+    timestep (`_alpha_prod`), and loads `scheduler_config.json` of real models: keys this
+    scheduler does not use are ignored.
+    """
 
     config_name = "scheduler_config.json"
 
@@ -53,3 +66,48 @@ class HomeworkScheduler(SchedulerMixin, ConfigMixin):
         known = cls._get_init_keys(cls)
         config_dict = {k: v for k, v in config_dict.items() if k in known or k.startswith("_")}
         return super().extract_init_dict(config_dict, **kwargs)
+
+    def _init_schedule(self, set_alpha_to_one: bool) -> None:
+        """The end of both __init__s: the betas of the config and the full schedule of T steps."""
+        config = self.config
+        self.betas = make_betas(
+            config.beta_schedule, config.beta_start, config.beta_end, config.num_train_timesteps
+        )
+        self.alphas = 1.0 - self.betas
+        # alpha-bar_t = alpha_1 * ... * alpha_t (Eq. (3)); alphas_cumprod[t] is alpha-bar at timestep t.
+        self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
+        # alpha-bar after the last step: 1 (a clean image) or, as some models were trained, alpha-bar_0.
+        self.final_alpha_cumprod = torch.tensor(1.0) if set_alpha_to_one else self.alphas_cumprod[0]
+        make_timesteps(config.timestep_spacing, 1, config.num_train_timesteps, config.steps_offset)
+        self.num_inference_steps = None  # set_timesteps not called: every training timestep
+        self._use_timesteps(list(range(config.num_train_timesteps - 1, -1, -1)))
+
+    def _use_timesteps(self, timesteps: list[int], device: str | torch.device | None = None):
+        self.timesteps = torch.tensor(timesteps, device=device)
+        self._next_timestep = dict(zip(timesteps, timesteps[1:] + [-1]))
+
+    def set_timesteps(self, num_inference_steps: int, device: str | torch.device | None = None):
+        """Choose the timesteps of sampling: T = every training step; fewer = strided by the
+        config's timestep_spacing. `device` is where `self.timesteps` goes."""
+        timesteps = make_timesteps(
+            self.config.timestep_spacing,
+            num_inference_steps,
+            self.config.num_train_timesteps,
+            self.config.steps_offset,
+        )
+        self.num_inference_steps = num_inference_steps
+        self._use_timesteps(timesteps, device)
+
+    def previous_timestep(self, timestep: int) -> int:
+        """The timestep sampled after `timestep`: the next entry of `self.timesteps`, -1 after the
+        last one (t - 1 with all T steps)."""
+        if timestep not in self._next_timestep:
+            raise ValueError(
+                f"Timestep {timestep} is not in this scheduler's {len(self.timesteps)} timesteps: "
+                "call step() with the entries of scheduler.timesteps, set by set_timesteps()."
+            )
+        return self._next_timestep[timestep]
+
+    def _alpha_prod(self, timestep: int) -> torch.Tensor:
+        """alpha-bar at `timestep` (Eq. (3)); after the last step (timestep < 0), final_alpha_cumprod."""
+        return self.alphas_cumprod[timestep] if timestep >= 0 else self.final_alpha_cumprod
