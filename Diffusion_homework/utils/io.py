@@ -1,5 +1,6 @@
 """Write images and result folders so that nothing is half-written and nothing is lost.
 
+A file is written under a temporary name beside it and renamed into place (atomic_file).
 A results folder belongs to the command that made it: it holds a marker file (MARKER) naming that
 command. A run writes into a hidden sibling `.<name>.tmp-<random>` and renames it into place at the
 end, replacing only a folder that carries the same marker (or an empty one). A folder with anyone
@@ -10,6 +11,7 @@ import errno
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -45,19 +47,28 @@ def to_pil(img) -> Image.Image:
     return Image.fromarray(img)
 
 
-def save_image(img, path) -> None:
-    """Save `img` (see to_pil) to `path`, atomically: a temporary file renamed into place."""
+@contextmanager
+def atomic_file(path):
+    """`with atomic_file(path) as tmp:` write the file `tmp` (a fresh hidden name beside `path`,
+    with the same suffix); on success it becomes `path`, readable by all (0o644). On an error
+    `tmp` is removed and `path` keeps its old content (or stays absent)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.tmp-", suffix=path.suffix)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.tmp-", suffix=path.suffix)
     os.close(fd)
+    tmp = Path(name)
     try:
-        to_pil(img).save(tmp)
+        yield tmp
         os.chmod(tmp, 0o644)  # mkstemp makes owner-only files
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_image(img, path) -> None:
+    """Save `img` (see to_pil) to `path`, atomically (atomic_file)."""
+    with atomic_file(path) as tmp:
+        to_pil(img).save(tmp)
 
 
 def _owner_of(folder: Path) -> str | None:

@@ -17,6 +17,7 @@ from peft.utils import get_peft_model_state_dict
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from utils.hub import loading
+from utils.io import atomic_file
 
 SUBFOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 # LoRA on the attention projections of every transformer block of the UNet, as ProlificDreamer does.
@@ -105,7 +106,7 @@ def decode_latents(vae, latents):
 def save_lora(unet, path):
     """Save the UNet's LoRA in the diffusers format (`pipeline.load_lora_weights(path)` reads it)."""
     state = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    StableDiffusionLoraLoaderMixin.save_lora_weights(
-        save_directory=path.parent, unet_lora_layers=state, weight_name=path.name
-    )
-    path.chmod(0o644)  # readable like the images next to it
+    with atomic_file(path) as tmp:
+        StableDiffusionLoraLoaderMixin.save_lora_weights(
+            save_directory=tmp.parent, unet_lora_layers=state, weight_name=tmp.name
+        )

@@ -13,7 +13,7 @@ from PIL import Image
 
 from utils import hub
 from utils.hub import ModelError, ModelNotFoundError, resolve_model
-from utils.io import save_image
+from utils.io import atomic_file, save_image
 from utils.sd_models import SUBFOLDERS
 
 
@@ -219,3 +219,42 @@ def test_save_image_maps_minus_one_to_black_and_one_to_white(tmp_path):
         torch.tensor([-1.0, 0.0, 1.0, 3.0]).view(1, 1, 4).expand(3, 1, 4), tmp_path / "a.png"
     )
     assert np.asarray(Image.open(tmp_path / "a.png"))[0, :, 0].tolist() == [0, 128, 255, 255]
+
+
+@pytest.mark.parametrize("old", [None, b"old"])
+def test_atomic_file_failure_keeps_the_target_and_leaves_no_temporary_file(tmp_path, old):
+    target = tmp_path / "out.png"
+    if old is not None:
+        target.write_bytes(old)
+    with pytest.raises(RuntimeError, match="disk on fire"), atomic_file(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".png" and tmp != target
+        tmp.write_bytes(b"half a file")
+        raise RuntimeError("disk on fire")
+    if old is None:
+        assert not target.exists()
+    else:
+        assert target.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ([] if old is None else ["out.png"])
+
+
+def test_atomic_file_success_replaces_the_target_readable_by_all(tmp_path):
+    target = tmp_path / "sub" / "log.txt"
+    target.parent.mkdir()
+    target.write_text("old")
+    target.chmod(0o600)
+    with atomic_file(target) as tmp:
+        tmp.write_text("new")
+        assert target.read_text() == "old", "the target changes only at the end"
+    assert target.read_text() == "new"
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in target.parent.iterdir()] == ["log.txt"]
+
+
+def test_save_image_failure_keeps_the_old_image(tmp_path):
+    target = tmp_path / "a.png"
+    save_image(np.zeros((2, 2, 3), dtype=np.uint8), target)
+    before = target.read_bytes()
+    with pytest.raises(TypeError):
+        save_image(np.zeros((2, 2, 3), dtype=np.float64), target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
