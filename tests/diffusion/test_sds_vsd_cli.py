@@ -55,6 +55,11 @@ def check_common_outputs(store, mode):
     assert "step 2/4" in log and "step 4/4" in log
     leftovers = [p.name for p in store.parent.iterdir() if p.name.startswith(".")]
     assert not leftovers, f"temporary folders left behind: {leftovers}"
+    hidden = [p.name for p in store.iterdir() if p.name.startswith(".") and p.name != MARKER]
+    assert not hidden, f"temporary files left behind: {hidden}"
+    for file in store.iterdir():
+        if file.name != MARKER:
+            assert file.stat().st_mode & 0o777 == 0o644, f"{file.name} is not readable by all"
 
 
 @pytest.mark.slow
@@ -148,6 +153,24 @@ def test_an_unfilled_todo_is_one_line(tiny_sd, tmp_path, monkeypatch, function, 
         f"Error: {todo} is not implemented yet: fill it in (see the handout) and run again."
     )
     assert list(tmp_path.iterdir()) == [], "no store folder, no temporary folder"
+
+
+def test_both_gradients_get_the_scale_of_the_program(tiny_sd, tmp_path, monkeypatch):
+    assert execute_SDS_VSD.GRAD_SCALE == 1.0, "the papers' scale; the learning rate sets the step"
+    monkeypatch.setattr(execute_SDS_VSD, "GRAD_SCALE", 0.5)
+    seen = []
+    for name in ("sds_gradient", "vsd_gradient"):
+
+        def recording(*args, real=getattr(execute_SDS_VSD, name), name=name, **kwargs):
+            seen.append((name, kwargs.get("grad_scale")))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(execute_SDS_VSD, name, recording)
+    for mode in ("sds", "vsd"):
+        args = tiny_args(tiny_sd, tmp_path / mode, "--num_steps", 1)
+        result = invoke_in_process(f"--generation_mode={mode}", *args)
+        assert result.exit_code == 0, result.output
+    assert set(seen) == {("sds_gradient", 0.5), ("vsd_gradient", 0.5)}
 
 
 def test_damaged_weights_are_one_sentence(tiny_sd, tmp_path):
