@@ -1,9 +1,15 @@
 """TODO blocks: find them by their marker lines, blank them for the starter, splice students' code.
 
-A marker line is a comment line that matches BEGIN_RE or END_RE (SPEC.md, "Solution markers"):
-the block's body is everything strictly between a BEGIN line and the END line of the same
-number. Numbers are unique within a file and blocks do not nest. A file that breaks these
-rules has damaged markers: `find_blocks` raises `MarkerError` saying where.
+Every TODO of the instructor's tree holds its reference solution between two marker lines, which
+stay in both the solution and the starter: a comment line with `BEGIN TODO #N` in it, then the
+solution, then a comment line with `END TODO #N` (README.md, "The TODOs", shows a block).
+
+A marker line is a comment line that matches BEGIN_RE or END_RE: the block's body is everything
+strictly between a BEGIN line and the END line of the same number. Numbers are unique within a
+file and blocks do not nest. A file that breaks these rules has damaged markers: `find_blocks`
+raises `MarkerError` saying where. The starter replaces each body by
+`raise NotImplementedError("TODO #N in <file>")` at the block's indentation (starterize);
+grading splices each student's body into a pristine copy of the tree (splice).
 """
 
 from __future__ import annotations

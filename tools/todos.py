@@ -4,7 +4,7 @@ This is the one place where points live. The handout weights its tasks equally, 
 task that has code is worth 12 points, split evenly over the TODO blocks that make it up.
 A TODO id is '<path from repo root>#<N>', N being the number in its BEGIN/END marker lines.
 
-Each block is graded as a function (SPEC.md's TODO table): the judge sets the names in
+Each block is graded as a function (its entry in TODOS below): the judge sets the names in
 `scope` at the block's first line, runs the block in a worker process, and reads the names in
 `results` at its last line. `checks` is the module (path from the repo root) that holds the
 judge's checks of the block and the code that reaches the block inside the program.

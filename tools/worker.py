@@ -3,8 +3,8 @@
 The judge (tools/judge.py) starts one worker per TODO block. The worker confines itself
 (tools/sandbox.py), then builds the block's module from the solution-free tree:
 - the graded block's body is the student's, re-indented to the block's place; its first lines
-  set the names in scope that the judge sent (SPEC.md's TODO table), and its last line captures
-  the names the block must set and stops the function there;
+  set the names in scope that the judge sent (the TODO's `scope` in tools/todos.py), and its
+  last line captures the names the block must set and stops the function there;
 - every other TODO block of the file becomes stand-ins for the names it sets, so the program
   reaches the graded block whether or not the student filled the others.
 For each case the judge sends, the checks module's `REACH[N](module, case)` calls the program

@@ -1,8 +1,8 @@
 """Checks of GAN_homework/training/loss.py, TODOs #1-#5 (handout Eqs. (1)-(3)).
 
-Each block is graded as the function SPEC.md's TODO table describes: the judge hands it the
-logits (or images, or input gradients) in float64, the worker runs it inside a real phase of
-`StyleGAN2Loss.accumulate_gradients`, and the judge compares the value the block leaves (a
+Each block is graded as the function its entry in tools/todos.py describes: the judge hands it
+the logits (or images, or input gradients) in float64, the worker runs it inside a real phase
+of `StyleGAN2Loss.accumulate_gradients`, and the judge compares the value the block leaves (a
 per-sample tensor or its mean: the program takes the mean either way) and the gradient that
 the program's backward() sends into the logits with autograd on the reference formula. The
 gradient with respect to the logits (or to dD(x)/dx for R1) is what reaches the networks'

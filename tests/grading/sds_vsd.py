@@ -2,8 +2,8 @@
 Diffusion_homework/utils/sds_vsd_utils.py #1 and #3, the weights w(t) of Eqs. (14)-(15) in #2,
 and the weighting w(t) * grad_ in Diffusion_homework/execute_SDS_VSD.py #1.
 
-Each block is graded as the function SPEC.md's TODO table describes: the judge hands it the
-names in scope, the worker runs it inside the program's own function (`sds_gradient`,
+Each block is graded as the function its entry in tools/todos.py describes: the judge hands it
+the names in scope, the worker runs it inside the program's own function (`sds_gradient`,
 `sds_weights`, `vsd_gradient`, `sds_vsd_step`), and the judge compares what the block leaves
 with closed forms. The inputs it was given must come back unchanged where the program uses them
 again. `sds_vsd_step` is graded as the program runs it: one latent, batch 1.

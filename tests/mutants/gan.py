@@ -2,8 +2,8 @@
 
 Each body replaces the code between a TODO's BEGIN/END markers (written at indentation 0; the
 mutant harness re-indents it). The TODO's grading tests must fail on every "wrong" body and pass
-on every "right" one. Names in scope: see SPEC.md's TODO table (loss.py imports torch and
-torch.nn.functional as F; DiffAugment_pytorch.py imports numpy as np and torch).
+on every "right" one. Names in scope: each TODO's `scope` in tools/todos.py (loss.py imports
+torch and torch.nn.functional as F; DiffAugment_pytorch.py imports numpy as np and torch).
 """
 
 LOSS = "GAN_homework/training/loss.py"
