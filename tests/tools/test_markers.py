@@ -1,8 +1,12 @@
 """TODO marker parsing, damage detection, starter bodies and splicing (tools/markers.py)."""
 
+from pathlib import Path
+
 import pytest
 
-from tools import markers
+from tools import markers, todos
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def begin(n, indent=""):
@@ -120,3 +124,21 @@ def test_splice_body_reindents_a_mutant_written_at_indentation_zero():
 def test_reindent_dedents_then_indents():
     assert markers.reindent("    a = 1\n    b = 2\n", "  ") == "  a = 1\n  b = 2\n"
     assert markers.reindent("", "    ") == "    pass\n"
+
+
+def test_blocks_are_found_by_number_whatever_their_order():
+    text = begin(2) + "b = 2\n" + end(2) + "\n" + begin(1) + "a = 1\n" + end(1)  # #2 before #1
+    blocks = markers.blocks_by_number(text)
+    assert blocks[1].body == "a = 1\n" and blocks[2].body == "b = 2\n"
+    student = begin(1) + "a = 10\n" + end(1) + begin(2) + "b = 20\n" + end(2)
+    spliced = markers.splice(text, markers.blocks_by_number(student))
+    scope = {}
+    exec(spliced, scope)
+    assert (scope["a"], scope["b"]) == (10, 20)
+
+
+@pytest.mark.parametrize("path", sorted({todo.path for todo in todos.TODOS}))
+def test_registered_todos_appear_in_increasing_file_order(path):
+    numbers = [block.number for block in markers.find_blocks((REPO / path).read_text(), path)]
+    assert numbers == sorted(numbers), f"{path} lists its TODOs as {numbers}"
+    assert numbers == sorted(todo.number for todo in todos.TODOS if todo.path == path)
