@@ -73,9 +73,11 @@ def oracle(steps, spacing, alpha_to_one=True):
 
 
 def alphas(scheduler, t, eta):
-    """alpha-bar_t, alpha-bar_(t-1) and sigma_t at timestep t (prev_t = t - 1000 // steps) as
-    0-dim float64 tensors, and prev_t."""
-    prev_t = t - CONFIG["num_train_timesteps"] // scheduler.num_inference_steps
+    """alpha-bar_t, alpha-bar_(t-1) and sigma_t at timestep t as 0-dim float64 tensors, and
+    prev_t: the next timestep of the schedule, -1 after the last."""
+    schedule = [int(s) for s in scheduler.timesteps]
+    index = schedule.index(t)
+    prev_t = schedule[index + 1] if index + 1 < len(schedule) else -1
     a_t = scheduler.alphas_cumprod[t].double()
     a_prev = (
         scheduler.alphas_cumprod[prev_t] if prev_t >= 0 else scheduler.final_alpha_cumprod

@@ -97,6 +97,12 @@ MUTANTS = {
                 ddpm_1(prev="self.one if prev_t < 0 else self.alphas_cumprod[prev_t]"),
             ),
             (
+                "self.final_alpha_cumprod (the same tensor as self.one)",
+                ddpm_1(
+                    prev="self.alphas_cumprod[prev_t] if prev_t >= 0 else self.final_alpha_cumprod"
+                ),
+            ),
+            (
                 "timestep and self.previous_timestep instead of t and prev_t",
                 "step_t, step_prev = int(timestep), self.previous_timestep(int(timestep))\n"
                 "alpha_prod_t = self.alphas_cumprod[step_t]\n"
