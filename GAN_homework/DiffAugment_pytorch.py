@@ -20,16 +20,13 @@ from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 
-def DiffAugment(x, policy="color,translation,cutout", channels_first=True):
+def DiffAugment(x, policy="color,translation,cutout"):
     """Apply the augmentations named in `policy` (comma separated) to a batch of images.
 
-    x: [B, C, H, W] (or [B, H, W, C] when channels_first is False). Returns a new tensor of the
-    same shape; an empty policy returns x unchanged.
+    x: [B, C, H, W]. Returns a new tensor of the same shape; an empty policy returns x unchanged.
     """
     if not policy:
         return x
-    if not channels_first:
-        x = x.permute(0, 3, 1, 2)
     for name in policy.split(","):
         name = name.strip()
         if name not in AUGMENT_FNS:
@@ -39,8 +36,6 @@ def DiffAugment(x, policy="color,translation,cutout", channels_first=True):
             )
         for augment in AUGMENT_FNS[name]:
             x = augment(x)
-    if not channels_first:
-        x = x.permute(0, 2, 3, 1)
     return x.contiguous()
 
 
@@ -150,7 +145,7 @@ def check_preview_path(out_path):
 
 def preview_cutout(image_path, out_path, copies=4):
     """Write the image beside `copies` random cutouts of it, as one PNG."""
-    from outputs import atomic_file  # here: the augmentations themselves need nothing else
+    from outputs import atomic_write  # here: the augmentations themselves need nothing else
 
     check_preview_path(out_path)
     if not os.path.isfile(image_path):
@@ -181,8 +176,8 @@ def preview_cutout(image_path, out_path, copies=4):
     tag.add_text("Software", PREVIEW_TAG)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-        with atomic_file(out_path) as tmp_path:
-            Image.fromarray(row).save(tmp_path, pnginfo=tag)
+        image = Image.fromarray(row)
+        atomic_write(out_path, lambda file: image.save(file, format="PNG", pnginfo=tag))
     except OSError as error:
         raise SystemExit(
             f"Cannot write {out_path} ({error.strerror or error}): choose another --out."

@@ -89,8 +89,8 @@ def feature_batches(detector, images, batch, device, what):
 def real_features(data: Path, detector, detector_hash, batch, device):
     """The dataset's features, read from the cache beside it or computed and cached there."""
     import numpy as np
+    from outputs import atomic_write
 
-    from training.checkpoint import atomic_write
     from training.dataset import ImageDataset
 
     cache = data.parent / f".{data.name}.features-{detector_hash[:16]}-{data_fingerprint(data)}.npy"
@@ -99,7 +99,9 @@ def real_features(data: Path, detector, detector_hash, batch, device):
             return np.load(cache)
         except (OSError, ValueError):
             cache.unlink(missing_ok=True)  # damaged: computed again below
-    dataset = ImageDataset(data, native_resolution(data, "--data"), log=click.echo)
+    dataset = ImageDataset(data, native_resolution(data, "--data"))
+    if dataset.warning:
+        click.echo(dataset.warning)
     feats = feature_batches(detector, dataset.images, batch, device, "real features")
     try:
         atomic_write(cache, lambda f: np.save(f, feats))
@@ -222,7 +224,10 @@ def main(network, fakes, data, metric_names, num_gen, seed, detector, batch):
                     f"but those of --data {data_path} are {real_resolution}x{real_resolution}; "
                     "compare images of the same size."
                 )
-            images = ImageDataset(fakes_path, fake_resolution, log=click.echo).images
+            fakes = ImageDataset(fakes_path, fake_resolution)
+            if fakes.warning:
+                click.echo(fakes.warning)
+            images = fakes.images
             images = images[:num_gen] if num_gen else images
             if len(images) < 2:
                 raise DatasetError(f"--fakes {fakes_path} holds fewer than 2 images.")

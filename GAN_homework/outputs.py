@@ -1,6 +1,7 @@
 """Write the outputs of the GAN scripts so that nothing is half-written and nothing is lost.
 
-- atomic_file: a file is written under a temporary name and renamed into place at the end.
+- atomic_write: a file is written under a temporary name, flushed to disk and renamed into place
+  at the end (every file the GAN code writes: checkpoints, images, plots, caches).
 - OwnedFolder: a folder is filled under a temporary name `.<name>.tmp-<random>` and renamed into
   place at the end. It belongs to the command that made it: a marker file (MARKER) names that
   command. Only a new folder, an empty one, or one with the same command's marker is used; a folder
@@ -8,11 +9,9 @@
   Temporary folders of killed runs are removed by the next run.
 """
 
-import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -25,18 +24,28 @@ except ImportError:  # Windows: no advisory locks, see _try_lock
 MARKER = ".hw5-results"  # its text names the command that wrote the folder
 
 
-@contextlib.contextmanager
-def atomic_file(path) -> Iterator[Path]:
-    """Yield a temporary path beside `path` (same suffix); on success it is renamed to `path`."""
+def atomic_write(path, write) -> None:
+    """Call write(file) on a new temporary file beside `path` (`.<name>.tmp-<random>`), flush it
+    to disk, then rename it to `path`: a reader, or a kill at any moment, sees the old file (or
+    none) or the new one whole, never half of it. A failed write removes the temporary file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.tmp-", suffix=path.suffix)
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
     try:
-        yield Path(tmp)
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes owner-only files
         os.replace(tmp, path)
-    finally:
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    if os.name == "posix":  # the rename itself reaches the disk
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def _owner_of(folder: Path) -> str | None:

@@ -18,11 +18,12 @@ import re
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
 
-from training.config import CONFIGS, get_config
+from training.config import CONFIGS, RunConfig
 
 
 class TrueFalse(click.ParamType):
@@ -54,11 +55,7 @@ def resolve_data(data: str) -> Path:
     return path
 
 
-def flags_tag(use_r1: bool, use_diffaug: bool) -> str:
-    return f"{'r1' if use_r1 else 'nor1'}-{'diffaug' if use_diffaug else 'noaug'}"
-
-
-def run_dirs(outdir: Path, suffix: str) -> list[Path]:
+def run_dirs(outdir: Path, suffix: str | None) -> list[Path]:
     """Run folders of outdir ending in `-<suffix>` (or all if suffix is None), newest id first."""
     if not outdir.is_dir():
         return []
@@ -113,33 +110,88 @@ def write_failure(error: OSError, run_dir: Path, removed: bool) -> str:
     return f"{reason}; {kept}: {advice} and continue with the same command plus --resume auto."
 
 
-def remove_if_untrained(run_dir: Path | None, resumed) -> bool:
+def remove_if_untrained(run_dir: Path | None, start: "Start") -> bool:
     """Remove a new run folder that holds no checkpoint (nothing to continue from)."""
-    if run_dir is None or resumed or list(run_dir.glob("checkpoint-*.pt")):
+    if run_dir is None or start.resumed or list(run_dir.glob("checkpoint-*.pt")):
         return False
     shutil.rmtree(run_dir, ignore_errors=True)
     return True
 
 
-def find_resume(resume: str, outdir: Path, suffix: str):
-    """(run folder, path, state) to continue, or None for a new run."""
-    from training.checkpoint import CheckpointError, find_latest, load_checkpoint
+@dataclass(frozen=True)
+class Start:
+    """Where a run starts: `state` read from `path` (a stopped run's checkpoint to continue in
+    `run_dir`, or the weights of --checkpoint_path for a new run), or nothing (a new run)."""
 
+    path: Path | None = None
+    state: dict | None = None
+    run_dir: Path | None = None  # the folder of the run continued; None for a new run
+
+    @property
+    def resumed(self) -> bool:
+        return self.run_dir is not None
+
+
+def decide_start(run: RunConfig, resume: str | None, outdir: Path) -> tuple[RunConfig, Start]:
+    """How the run starts, all in one place: with --resume (auto: the newest complete checkpoint
+    of a run of the same data, cfg and flags under outdir; or a file) the stopped run continues
+    with its own batch, seed, mirror and initial weights, so that it goes on exactly as it would
+    have; else a new run, from --checkpoint_path's weights if given. Returns the run's
+    configuration (the checkpoint's identity applied) and its Start."""
+    from training.checkpoint import (
+        CheckpointError,
+        check_architecture,
+        find_latest,
+        load_checkpoint,
+    )
+
+    found = None
     if resume == "auto":
-        for run_dir in run_dirs(outdir, suffix):
-            found = find_latest(run_dir)
-            if found:
-                return (run_dir, *found)
-        click.echo(f"note: no checkpoint of a *-{suffix} run under {outdir}; starting a new run.")
-        return None
-    path = Path(resume)
-    state = load_checkpoint(path)
-    if "opt_G" not in state:
-        raise CheckpointError(
-            f"{path} holds weights only, not a run's full state; start a new run from it with "
-            "--checkpoint_path instead of --resume."
-        )
-    return path.parent, path, state
+        found = next(filter(None, map(find_latest, run_dirs(outdir, run.folder_suffix()))), None)
+        if found is None:
+            click.echo(
+                f"note: no checkpoint of a *-{run.folder_suffix()} run under {outdir}; "
+                "starting a new run."
+            )
+    elif resume:
+        path = Path(resume)
+        found = path, load_checkpoint(path)
+        if "opt_G" not in found[1]:
+            raise CheckpointError(
+                f"{path} holds weights only, not a run's full state; start a new run from it "
+                "with --checkpoint_path instead of --resume."
+            )
+    if found is None:
+        if not run.checkpoint_path:
+            return run, Start()
+        path = Path(run.checkpoint_path)
+        state = load_checkpoint(path)
+        check_architecture(state, run.train.architecture(), run.train.name, path)
+        return run, Start(path, state)
+
+    path, state = found
+    check_architecture(state, run.train.architecture(), run.train.name, path)
+    saved = state["options"]
+    for key in ("use_r1_regularization", "use_diffaug", "cfg"):
+        ours = run.train.name if key == "cfg" else getattr(run, key)
+        if saved[key] != ours:
+            raise CheckpointError(
+                f"checkpoint {path} was trained with {key}={saved[key]}, not {ours}; "
+                "resume with the flags it was trained with."
+            )
+    kept = {"batch": saved["config"]["batch"], "seed": saved["seed"], "mirror": saved["mirror"]}
+    ours = {"batch": run.train.batch, "seed": run.seed, "mirror": run.mirror}
+    for key, value in kept.items():
+        if ours[key] != value:
+            click.echo(f"note: continuing with the checkpoint's {key}={value}.")
+    run = replace(
+        run,
+        train=replace(run.train, batch=kept["batch"]),
+        seed=kept["seed"],
+        mirror=kept["mirror"],
+        checkpoint_path=saved["checkpoint_path"],
+    )
+    return run, Start(path, state, run_dir=path.parent)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -152,7 +204,14 @@ def find_resume(resume: str, outdir: Path, suffix: str):
 )
 @click.option("--use_diffaug", required=True, type=TrueFalse(), help="DiffAugment in run_D.")
 @click.option("--checkpoint_path", default=None, help="Start from these weights (a new run).")
-@click.option("--cfg", type=click.Choice(sorted(CONFIGS)), default="low_shot", show_default=True)
+@click.option(
+    "--cfg",
+    "cfg_name",
+    type=click.Choice(sorted(CONFIGS)),
+    default="low_shot",
+    show_default=True,
+    help="The setting: low_shot (the course's) or tiny (tests and demos).",
+)
 @click.option(
     "--iters",
     type=click.IntRange(min=1),
@@ -209,144 +268,79 @@ def find_resume(resume: str, outdir: Path, suffix: str):
     is_flag=True,
     help="Check the inputs, print options and parameter counts, train nothing.",
 )
-def main(
-    outdir,
-    data,
-    use_r1_regularization,
-    use_diffaug,
-    checkpoint_path,
-    cfg,
-    iters,
-    snap,
-    batch,
-    seed,
-    mirror,
-    workers,
-    precision,
-    resume,
-    metrics,
-    detector,
-    dry_run,
-):
+def main(outdir, data, cfg_name, batch, snap, resume, detector, dry_run, **flags):
     # heavy imports after argument parsing, so that --help and bad flags answer at once
-    from training.checkpoint import CheckpointError, load_checkpoint
-    from training.dataset import DatasetError
+    from training.checkpoint import CheckpointError
+    from training.dataset import DatasetError, ImageDataset
     from training.distributed import Dist
     from training.metrics import DetectorError, fetch_default_detector
     from training.training_loop import Logger, Trainer, run_training
 
     outdir = Path(outdir)
-    data_path = resolve_data(data)
-    config = get_config(cfg)
-    dataset_name = data_path.stem if data_path.suffix.lower() == ".zip" else data_path.name
-    suffix = f"{dataset_name}-{cfg}-{flags_tag(use_r1_regularization, use_diffaug)}"
-    options = {
-        "data": str(data_path),
-        "cfg": cfg,
-        "config": config.to_dict(),
-        "use_r1_regularization": use_r1_regularization,
-        "use_diffaug": use_diffaug,
-        "checkpoint_path": checkpoint_path,
-        "iters": iters,
-        "snap": snap or config.snap_iters,
-        "batch": batch or config.batch,
-        "seed": seed,
-        "mirror": mirror,
-        "workers": workers,
-        "precision": precision,
-        "metrics": metrics,
-    }
+    named = CONFIGS[cfg_name]
+    train = replace(named, batch=batch or named.batch, snap_iters=snap or named.snap_iters)
+    run = RunConfig(data=str(resolve_data(data)), train=train, **flags)
+    run_dir, start = None, Start()
     try:
-        resumed = find_resume(resume, outdir, suffix) if resume else None
-        if resumed:
-            saved = resumed[2]["options"]
-            for key, value in (
-                ("use_r1_regularization", use_r1_regularization),
-                ("use_diffaug", use_diffaug),
-                ("cfg", cfg),
-            ):
-                if saved[key] != value:
-                    raise CheckpointError(
-                        f"checkpoint {resumed[1]} was trained with {key}={saved[key]}, not {value}; "
-                        "resume with the flags it was trained with."
-                    )
-            # the run's identity comes from the checkpoint, so that it continues exactly
-            for key in ("batch", "seed", "mirror", "checkpoint_path"):
-                if key != "checkpoint_path" and options[key] != saved[key]:
-                    click.echo(f"note: continuing with the checkpoint's {key}={saved[key]}.")
-                options[key] = saved[key]
-        check_writable(*((resumed[0], "run folder") if resumed else (outdir, "--outdir")))
+        run, start = decide_start(run, resume, outdir)
+        check_writable(*((start.run_dir, "run folder") if start.resumed else (outdir, "--outdir")))
         detector_path = None
-        if metrics == "kid":  # a missing detector stops the run here, before any training
+        if run.metrics == "kid":  # a missing detector stops the run here, before any training
             detector_path = Path(detector) if detector else fetch_default_detector()
         elif detector:
             click.echo("note: --detector is used only with --metrics kid; no KID is measured.")
         dist = Dist()
-        if options["batch"] % dist.world:
+        if run.train.batch % dist.world:
             raise click.BadParameter(
-                f"{options['batch']} is not divisible by the {dist.world} processes.",
+                f"{run.train.batch} is not divisible by the {dist.world} processes.",
                 param_hint="--batch",
             )
-        log = Logger(enabled=dist.is_main)
-        trainer = Trainer(options, config, dist, run_dir=None, log=log)
-        if resumed:
-            trainer.load_state_dict(resumed[2], resumed[1])
-        elif checkpoint_path:
-            init = load_checkpoint(checkpoint_path)
-            trainer.init_from(init, checkpoint_path)
+        dataset = ImageDataset(run.data, run.train.resolution, run.workers)
+        kid = None
         if detector_path and dist.is_main and not dry_run:
             from training.snapshot_kid import SnapshotKID
 
-            trainer.snapshot_kid = SnapshotKID(
-                detector_path, data_path, dist.device, options["seed"]
-            )
-    except (DatasetError, CheckpointError, DetectorError) as error:
-        raise click.ClickException(str(error)) from None
-
-    if dry_run:
-        if not dist.is_main:
-            return
-        click.echo(f"use_r1_regularization={use_r1_regularization} use_diffaug={use_diffaug}")
-        click.echo("options: " + json.dumps(options))
-        click.echo(trainer.parameter_line())
-        click.echo(
-            f"data: {len(trainer.dataset)} images from {data_path}; dry run, nothing written."
-        )
-        return
-
-    run_dir = None
-    try:
-        if dist.is_main:
-            run_dir = resumed[0] if resumed else new_run_dir(outdir, suffix)
-            if not resumed:
-                (run_dir / "log.txt").write_text(
-                    f"use_r1_regularization={use_r1_regularization} use_diffaug={use_diffaug}\n"
-                )
-            trainer.run_dir = run_dir
-            log.set_run_dir(run_dir)
-            if resumed:
-                log(
-                    f"resumed from {resumed[1]} at iteration {trainer.iteration}; "
-                    f"continuing to {iters}"
-                )
-            log("options: " + json.dumps(options))
-            log(trainer.parameter_line())
+            kid = SnapshotKID(detector_path, Path(run.data), dist.device, run.seed)
+        if dist.is_main and not dry_run:  # the run folder: everything is checked by now
+            run_dir = start.run_dir or new_run_dir(outdir, run.folder_suffix())
+            if not start.resumed:
+                (run_dir / "log.txt").write_text(run.flags() + "\n")
+        log = Logger(run_dir, dist.is_main)  # without a run folder (dry run): the console only
+        trainer = Trainer(run, dist, dataset, run_dir, log, kid)
+        if start.resumed:
+            trainer.load_state_dict(start.state, start.path)
             log(
-                f"data: {len(trainer.dataset)} images from {data_path}; "
-                f"{dist.world} process(es) on {dist.device}"
+                f"resumed from {start.path} at iteration {trainer.iteration}; continuing to {run.iters}"
             )
-            if checkpoint_path and not resumed:
-                log(f"initialized G, D and G_ema from {checkpoint_path}")
-            log(f"run folder: {run_dir}")
-        status = run_training(trainer, iters, options["snap"], fresh=not resumed)
+        elif start.state:
+            trainer.init_from(start.state, start.path)
+        if dry_run:
+            log(run.flags())
+        log("options: " + json.dumps(run.to_dict()))
+        log(trainer.parameter_line())
+        if dataset.warning:
+            log(dataset.warning)
+        log(
+            f"data: {len(dataset)} images from {run.data}; {dist.world} process(es) on {dist.device}"
+        )
+        if start.state and not start.resumed:
+            log(f"initialized G, D and G_ema from {start.path}")
+        if dry_run:
+            log("dry run: nothing written.")
+            return
+        log(f"run folder: {run_dir}")
+        status = run_training(trainer, fresh=not start.resumed)
+    except (DatasetError, CheckpointError, DetectorError) as error:
+        remove_if_untrained(run_dir, start)
+        raise click.ClickException(str(error)) from None
     except NotImplementedError as error:  # the starter's TODO blocks raise this
-        remove_if_untrained(run_dir, resumed)  # nothing trained: leave no empty run folder behind
+        remove_if_untrained(run_dir, start)  # nothing trained: leave no empty run folder behind
         raise click.ClickException(
             f"{error or 'a TODO block'} is not implemented yet: fill it in (see the handout) and "
             "run again."
         ) from None
     except OSError as error:  # disk full, quota, permissions changed during the run
-        removed = remove_if_untrained(run_dir, resumed)
+        removed = remove_if_untrained(run_dir, start)
         raise click.ClickException(write_failure(error, run_dir or outdir, removed)) from None
     dist.close()
     sys.exit(status)

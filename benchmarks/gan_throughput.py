@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "GAN_homework"))
 
 import torch  # noqa: E402
 
-from training.config import get_config  # noqa: E402
+from training.config import CONFIGS, RunConfig  # noqa: E402
+from training.dataset import ImageDataset  # noqa: E402
 from training.distributed import Dist  # noqa: E402
 from training.training_loop import Trainer  # noqa: E402
 
@@ -52,12 +53,11 @@ def mem(gb: float | None) -> str:
 
 def measure(cfg_name, data, r1, aug, precision, dist, warmup, iters) -> tuple[float, float | None]:
     """(s/kimg, peak GPU GB) of `iters` training iterations after `warmup` ones."""
-    cfg = get_config(cfg_name)
-    options = {
-        "data": str(data), "batch": cfg.batch, "seed": 0, "mirror": False, "workers": 2,
-        "precision": precision, "use_r1_regularization": r1, "use_diffaug": aug,
-    }  # fmt: skip
-    trainer = Trainer(options, cfg, dist, run_dir=None, log=lambda line: None)
+    cfg = CONFIGS[cfg_name]
+    run = RunConfig(data=str(data), train=cfg, use_r1_regularization=r1, use_diffaug=aug,
+                    workers=2, precision=precision)  # fmt: skip
+    dataset = ImageDataset(run.data, cfg.resolution, run.workers)
+    trainer = Trainer(run, dist, dataset, log=lambda line: None)
     sums = {}
     for _ in range(warmup):
         trainer.train_one_iteration(sums)
@@ -97,7 +97,7 @@ def main(cpu_tiny, iters, warmup):
     else:
         cfg_name, iters = "low_shot", -(-iters // 16) * 16  # whole lazy-regularization cycles
     dist = Dist(cpu_only=cpu_tiny)
-    cfg = get_config(cfg_name)
+    cfg = CONFIGS[cfg_name]
     device = torch.cuda.get_device_name(dist.device) if dist.device.type == "cuda" else "CPU"
     click.echo(f"config {cfg_name} ({cfg.resolution}x{cfg.resolution}, batch {cfg.batch}) on {device}; "
                f"{warmup} warm-up + {iters} timed iterations per row")  # fmt: skip

@@ -14,7 +14,6 @@ code. Write one as this code's weights-only file (or keep only the weights of a 
     python -m training.checkpoint training-runs/<run>/checkpoint-010000.pt checkpoint/part1-10K.pkl
 """
 
-import os
 import pickle
 import re
 import sys
@@ -22,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 import torch
+from outputs import atomic_write
 
 from training import legacy
 from training.config import CONFIGS
@@ -38,31 +38,6 @@ class CheckpointError(ValueError):
 
 def checkpoint_name(iteration: int) -> str:
     return f"checkpoint-{iteration:06d}.pt"
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name == "posix":
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(file) on a temporary file beside `path`, fsync it, then rename it to `path`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
 
 
 def _torch_save(obj, file) -> None:

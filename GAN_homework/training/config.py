@@ -1,11 +1,14 @@
-"""Training configurations: the course's `low_shot` setting and a `tiny` one for tests and the demo.
+"""What a GAN run is: the named settings (TrainConfig) and one run's configuration (RunConfig).
 
-The numbers of `low_shot` are the course's (SPEC.md, Part A): StyleGAN2 at 256x256, batch 8,
-Adam lr 0.002 with betas (0, 0.99), R1 gamma 10 every 16 D steps, path-length weight 2 every
-4 G steps, style mixing 0.9, G EMA half-life 10 kimg, fp16 in the 4 highest resolutions.
+TrainConfig holds the numbers of a setting: the course's `low_shot` (the handout's Part A: StyleGAN2
+at 256x256, batch 8, Adam lr 0.002 with betas (0, 0.99), R1 gamma 10 every 16 iterations,
+path-length weight 2 every 4, style mixing 0.9, G EMA half-life 10 kimg, fp16 in the 4 highest
+resolutions) and a `tiny` one for tests and the demo. RunConfig is one run of train.py: the command
+line fills it once, and the trainer, the loss and the checkpoints read it.
 """
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -34,11 +37,23 @@ class TrainConfig:
     g_reg_interval: int = 4
     style_mixing: float = 0.9
     ema_kimg: float = 10.0
+    diffaug_policy: str = "color,translation,cutout"  # DiffAugment's policy for few-shot data
     # cadence (iterations) and sample grid
     tick_iters: int = 50
     snap_iters: int = 250
     grid_cols: int = 4  # 16 images of 256x256: about 2 MB of PNG, small enough to submit
     grid_rows: int = 4
+
+    def phases(self) -> tuple[tuple[str, str, int], ...]:
+        """The four phases of one training iteration, in the order they run: (name, the network
+        it trains, interval). A phase runs at the iterations divisible by its interval; the two
+        regularization phases are lazy (StyleGAN2, Appendix B)."""
+        return (
+            ("Gmain", "G", 1),  # generator loss, Eq. (1)
+            ("Greg", "G", self.g_reg_interval),  # path-length regularization
+            ("Dmain", "D", 1),  # discriminator loss, Eq. (2)
+            ("Dreg", "D", self.d_reg_interval),  # R1 regularization, Eq. (3)
+        )
 
     def network_kwargs(self) -> tuple[dict, dict]:
         """Keyword arguments of Generator and Discriminator (training/networks.py)."""
@@ -91,6 +106,59 @@ CONFIGS = {
 }
 
 
-def get_config(name: str, **overrides) -> TrainConfig:
-    """The named config with some fields replaced (e.g. batch=16)."""
-    return replace(CONFIGS[name], **{k: v for k, v in overrides.items() if v is not None})
+@dataclass(frozen=True)
+class RunConfig:
+    """One run of train.py: filled from the command line, saved in every checkpoint.
+
+    Args:
+        data (`str`): folder or zip of the training images (--data).
+        train (`TrainConfig`): the setting named by --cfg, with --batch and --snap applied.
+        use_r1_regularization (`bool`): R1 on (gamma = train.r1_gamma) or off.
+        use_diffaug (`bool`): DiffAugment with train.diffaug_policy in run_D, or none.
+        checkpoint_path (`str`, *optional*): the weights a new run starts from.
+        iters (`int`, defaults to 5000): iterations of the whole run, counted from its start.
+        seed (`int`, defaults to 0): initial weights, data order, latents.
+        mirror (`bool`, defaults to False): random left-right flips of the training images.
+        workers (`int`, defaults to 3): threads decoding the images at start.
+        precision (`str`, defaults to "mixed"): "mixed" (fp16 layers and TF32 on GPU) or "fp32".
+        metrics (`str`, defaults to "none"): "kid" measures G_ema's KID at every snapshot.
+    """
+
+    data: str
+    train: TrainConfig
+    use_r1_regularization: bool
+    use_diffaug: bool
+    checkpoint_path: str | None = None
+    iters: int = 5000
+    seed: int = 0
+    mirror: bool = False
+    workers: int = 3
+    precision: str = "mixed"
+    metrics: str = "none"
+
+    @property
+    def r1_gamma(self) -> float:
+        """gamma of Eq. (3); 0 turns R1 off."""
+        return self.train.r1_gamma if self.use_r1_regularization else 0.0
+
+    @property
+    def diffaug_policy(self) -> str:
+        """The augmentations run_D applies; "" for none."""
+        return self.train.diffaug_policy if self.use_diffaug else ""
+
+    def flags(self) -> str:
+        """The first line of log.txt: the handout's two flags."""
+        return f"use_r1_regularization={self.use_r1_regularization} use_diffaug={self.use_diffaug}"
+
+    def folder_suffix(self) -> str:
+        """<dataset>-<cfg>-<flags>: the end of the run folder's name."""
+        path = Path(self.data)
+        dataset = path.stem if path.suffix.lower() == ".zip" else path.name
+        r1 = "r1" if self.use_r1_regularization else "nor1"
+        aug = "diffaug" if self.use_diffaug else "noaug"
+        return f"{dataset}-{self.train.name}-{r1}-{aug}"
+
+    def to_dict(self) -> dict:
+        """Plain values, as saved in checkpoints (`options`) and printed in log.txt."""
+        values = asdict(self)
+        return {"cfg": self.train.name, "config": values.pop("train"), **values}

@@ -76,11 +76,11 @@ def _decode(name: str, read, resolution: int) -> tuple[np.ndarray, tuple[int, in
 class ImageDataset:
     """All images of a folder or zip as uint8 [N, 3, R, R]; `batch()` gives floats in [-1, 1].
 
-    Images of another size than the config's resolution are resized (one warning line);
-    non-square images are refused, since any resize would distort them.
+    Images of another size than the config's resolution are resized (`warning` then says so in
+    one line, else it is None); non-square images are refused, since any resize would distort them.
     """
 
-    def __init__(self, path, resolution: int, workers: int = 2, log=print):
+    def __init__(self, path, resolution: int, workers: int = 2):
         path = Path(path)
         entries = _list_images(path)
         if not entries:
@@ -90,13 +90,12 @@ class ImageDataset:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
                 decoded = list(pool.map(lambda e: _decode(*e, resolution), entries))
+        self.warning = None
         other_sizes = sorted({size for _, size in decoded if size[0] != resolution})
         if other_sizes:
             count = sum(size[0] != resolution for _, size in decoded)
             sizes = ", ".join(f"{w}x{h}" for w, h in other_sizes)
-            log(
-                f"warning: {count} images of {path} are {sizes}; resized to {resolution}x{resolution}."
-            )
+            self.warning = f"warning: {count} images of {path} are {sizes}; resized to {resolution}x{resolution}."
         self.path = path
         self.name = path.stem if path.is_file() else path.name
         self.resolution = resolution
@@ -109,22 +108,23 @@ class ImageDataset:
         self.images = self.images.to(device)
         return self
 
-    def batch(self, indices: torch.Tensor, num_images: int) -> torch.Tensor:
-        """Images for sampler indices: index i >= N is image i - N mirrored left-right.
-        Returns float32 [B, 3, R, R] in [-1, 1]."""
-        flip = (indices >= num_images).view(-1, 1, 1, 1)
-        images = self.images[indices % num_images]
-        images = torch.where(flip, images.flip(3), images)
+    def batch(self, indices: torch.Tensor, mirrored: torch.Tensor | None = None) -> torch.Tensor:
+        """The images of `indices` [B], those where `mirrored` [B] (bool) is set flipped
+        left-right. Returns float32 [B, 3, R, R] in [-1, 1]."""
+        images = self.images[indices]
+        if mirrored is not None:
+            images = torch.where(mirrored.view(-1, 1, 1, 1), images.flip(3), images)
         return images.to(torch.float32) / 127.5 - 1
 
 
 class EndlessSampler:
-    """Global batches of indices drawn from reshuffled epochs, forever.
+    """Global batches drawn from reshuffled epochs, forever; mirroring is decided here.
 
+    An epoch is a permutation of the entries: the N images, and with mirror also their N mirror
+    images (entry N + i is image i flipped), so that every image is seen both ways once per epoch.
     The permutation of epoch e is a function of (seed, e) alone, so the sampler's whole state is
-    (epoch, position): saving and loading those continues the exact same sequence. With mirror,
-    the index space is doubled (index N + i is image i flipped). Permutations are drawn on the
-    data's device so that taking a batch never waits for the GPU.
+    (epoch, position): saving and loading those continues the exact same sequence. Permutations are
+    drawn on the data's device so that taking a batch never waits for the GPU.
     """
 
     def __init__(self, num_images: int, batch: int, seed: int, mirror: bool, device):
@@ -144,8 +144,14 @@ class EndlessSampler:
             self._perm_epoch = epoch
         return self._perm
 
-    def next_batch(self) -> torch.Tensor:
-        """The next global batch of indices, shape [batch]."""
+    def next_batch(self, part: int = 0, parts: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Part `part` of `parts` equal parts of the next global batch (one per process):
+        (image indices [batch / parts], mirrored [batch / parts] bool), for ImageDataset.batch."""
+        size = self.batch_size // parts
+        entries = self._next_entries()[part * size : (part + 1) * size]
+        return entries % self.num_images, entries >= self.num_images
+
+    def _next_entries(self) -> torch.Tensor:
         parts, needed = [], self.batch_size
         while needed > 0:
             take = min(needed, self.size - self.pos)

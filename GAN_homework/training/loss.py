@@ -1,10 +1,11 @@
 """The StyleGAN2 losses (handout Sections 4-6): Eqs. (1)-(2), R1 (Eq. (3)), path length, DiffAugment.
 
-One training iteration runs four phases, each followed by its optimizer step:
-  Gmain  generator loss, Eq. (1)                                          (TODO #1)
-  Greg   path-length regularization of G (provided), every 4th iteration
-  Dmain  discriminator loss, Eq. (2), on generated and real images        (TODOs #2, #3, #4)
-  Dreg   R1 regularization of D, Eq. (3), every 16th iteration            (TODO #5)
+One training iteration runs four phases, each followed by its optimizer step (their order and how
+often each runs: TrainConfig.phases() in training/config.py):
+  Gmain  generator loss, Eq. (1)                                      (TODO #1)
+  Greg   path-length regularization of G (provided), lazy: every g_reg_interval-th iteration
+  Dmain  discriminator loss, Eq. (2), on generated and real images    (TODOs #2, #3, #4)
+  Dreg   R1 regularization of D, Eq. (3), lazy: every d_reg_interval-th iteration (TODO #5)
 """
 
 import torch
@@ -16,16 +17,17 @@ from DiffAugment_pytorch import DiffAugment
 class StyleGAN2Loss:
     """Computes each phase's loss and calls backward(); the training loop steps the optimizers."""
 
+    pl_batch_shrink = 2  # path length is measured on batch // 2 images (StyleGAN2's value)
+    pl_decay = 0.01  # how fast pl_mean follows the path lengths
+
     def __init__(self, device, G, D, r1_gamma=10.0, style_mixing_prob=0.9, pl_weight=2.0,
-                 pl_batch_shrink=2, pl_decay=0.01, diffaug_policy=""):  # fmt: skip
+                 diffaug_policy=""):  # fmt: skip
         self.device = device
         self.G = G
         self.D = D
         self.r1_gamma = r1_gamma  # gamma of Eq. (3); 0 turns R1 off
         self.style_mixing_prob = style_mixing_prob
         self.pl_weight = pl_weight  # 0 turns path-length regularization off
-        self.pl_batch_shrink = pl_batch_shrink
-        self.pl_decay = pl_decay
         self.diffaug_policy = diffaug_policy  # e.g. "color,translation,cutout"; "" = none
         self.pl_mean = torch.zeros([], device=device)  # running mean of the path lengths
 

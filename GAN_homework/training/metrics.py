@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from huggingface_hub import constants
+from outputs import atomic_write
 from tqdm import tqdm
-
-from training.checkpoint import atomic_write
 
 # StyleGAN2-ADA's TF-Inception feature network in TorchScript form (HW5_DETECTOR_URL to override).
 DETECTOR_URL = os.environ.get(

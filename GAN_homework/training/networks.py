@@ -30,8 +30,6 @@ from training.ops import (
 
 # Device types on which the fp16 blocks actually run in float16 (tests add "cpu" to check the path).
 FP16_DEVICE_TYPES = ("cuda",)
-# fp16 blocks keep activations channels-last (NHWC), the layout tensor-core convolutions use.
-FP16_CHANNELS_LAST = True
 NOISE_MODES = ("random", "const", "none")
 
 
@@ -58,9 +56,10 @@ def fp16_resolutions(img_resolution, num_fp16_res):
 
 
 def _block_format(use_fp16, x, force_fp32):
-    """dtype and memory format for a block's activations, given where the input lives."""
+    """dtype and memory format for a block's activations, given where the input lives: fp16 blocks
+    keep them channels-last (NHWC), the layout tensor-core convolutions use."""
     if use_fp16 and not force_fp32 and x.device.type in FP16_DEVICE_TYPES:
-        return torch.float16, torch.channels_last if FP16_CHANNELS_LAST else torch.contiguous_format
+        return torch.float16, torch.channels_last
     return torch.float32, torch.contiguous_format
 
 

@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from training.checkpoint import atomic_write
+from outputs import atomic_write
 
 CURVES_NAME = "training_curves.png"
 METRICS_NAME = "metrics.jsonl"

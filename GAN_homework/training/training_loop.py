@@ -1,8 +1,8 @@
 """The training loop: lazy-regularized StyleGAN2 training with G EMA, ticks, snapshots, resume.
 
 One iteration runs the four phases of training/loss.py on one batch of real images, each followed by
-its optimizer step: Gmain, Greg (every g_reg_interval-th iteration), Dmain, Dreg (every
-d_reg_interval-th). A regularization phase's loss is multiplied by its interval inside the loss
+its optimizer step; which phases, in what order and how often is TrainConfig.phases()
+(training/config.py). A regularization phase's loss is multiplied by its interval inside the loss
 (`gain`), and Adam's lr and betas are corrected for the extra steps (lazy regularization, StyleGAN2
 paper, Appendix B): ratio = interval / (interval + 1), lr * ratio, beta ** ratio.
 
@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from outputs import atomic_write
 from PIL import Image
 from tqdm import tqdm
 
-from training.checkpoint import CheckpointError, atomic_write, check_architecture, save_checkpoint
-from training.config import TrainConfig
+from training.checkpoint import CheckpointError, save_checkpoint
+from training.config import RunConfig
 from training.dataset import DatasetError, EndlessSampler, ImageDataset
 from training.distributed import Dist
 from training.loss import StyleGAN2Loss
@@ -31,7 +32,6 @@ from training.networks import Discriminator, Generator
 from training.plots import CURVES_NAME, draw_training_curves
 
 EXIT_STOPPED = 3  # exit status after SIGTERM/SIGUSR1: checkpoint written, resume with --resume auto
-DIFFAUG_POLICY = "color,translation,cutout"
 
 
 def grid_name(iteration: int) -> str:
@@ -56,20 +56,12 @@ def append_line(path: Path, line: str) -> None:
 
 
 class Logger:
-    """Lines to the console and, on rank 0 once the run folder exists, appended to log.txt.
-    Lines logged before that (while checking the inputs) are kept and written when it is set."""
+    """Lines to the console and appended to <run_dir>/log.txt (only the console without a run
+    folder, as in a dry run). Processes other than rank 0 log nothing."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, run_dir: Path | None, enabled: bool = True):
         self.enabled = enabled
-        self.path = None
-        self._early = []
-
-    def set_run_dir(self, run_dir: Path) -> None:
-        if self.enabled:
-            self.path = run_dir / "log.txt"
-            for line in self._early:
-                append_line(self.path, line)
-            self._early = []
+        self.path = run_dir / "log.txt" if run_dir is not None and enabled else None
 
     def __call__(self, line: str) -> None:
         if not self.enabled:
@@ -77,8 +69,6 @@ class Logger:
         tqdm.write(line)
         if self.path:
             append_line(self.path, line)
-        else:
-            self._early.append(line)
 
     def stats(self, record: dict) -> None:
         if self.path:
@@ -127,26 +117,33 @@ def _seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """Networks, optimizers, loss, data and sampler of one run, and the loop that trains them."""
+    """Networks, optimizers, loss, data and sampler of one run, and the loop that trains them.
 
-    def __init__(self, options: dict, cfg: TrainConfig, dist: Dist, run_dir: Path | None, log):
-        self.options, self.cfg, self.dist, self.run_dir, self.log = options, cfg, dist, run_dir, log
+    Args:
+        run (`RunConfig`): the run's configuration (training/config.py).
+        dist (`Dist`): this process's device and rank (training/distributed.py).
+        dataset (`ImageDataset`): the training images, moved to the device here.
+        run_dir (`Path`, *optional*): the run folder on rank 0; None elsewhere and in a dry run.
+        log: a Logger, or any function taking a line.
+        kid (`SnapshotKID`, *optional*): measures G_ema's KID at every snapshot (--metrics kid).
+    """
+
+    def __init__(self, run: RunConfig, dist: Dist, dataset: ImageDataset, run_dir=None,
+                 log=print, kid=None):  # fmt: skip
+        cfg = self.cfg = run.train
+        self.run, self.dist, self.run_dir, self.log, self.kid = run, dist, run_dir, log, kid
         device = self.device = dist.device
-        self.batch = options["batch"]
-        self.batch_per_rank = options["batch"] // dist.world
-        mixed = options["precision"] == "mixed" and device.type == "cuda"
+        self.batch_per_rank = cfg.batch // dist.world
+        mixed = run.precision == "mixed" and device.type == "cuda"
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = mixed
             torch.backends.cudnn.allow_tf32 = mixed
 
-        self.dataset = ImageDataset(options["data"], cfg.resolution, options["workers"], log=log)
-        self.sampler = EndlessSampler(
-            len(self.dataset), self.batch, options["seed"], options["mirror"], device
-        )
-        self.dataset.to(device)
+        self.dataset = dataset.to(device)
+        self.sampler = EndlessSampler(len(dataset), cfg.batch, run.seed, run.mirror, device)
 
-        _seed_everything(options["seed"])  # same initial weights on every rank
+        _seed_everything(run.seed)  # same initial weights on every rank
         g_kwargs, d_kwargs = cfg.network_kwargs()
         if not mixed:
             g_kwargs["num_fp16_res"] = d_kwargs["num_fp16_res"] = 0
@@ -157,27 +154,25 @@ class Trainer:
             device,
             self.G,
             self.D,
-            r1_gamma=cfg.r1_gamma if options["use_r1_regularization"] else 0.0,
+            r1_gamma=run.r1_gamma,
             style_mixing_prob=cfg.style_mixing,
             pl_weight=cfg.pl_weight,
-            diffaug_policy=DIFFAUG_POLICY if options["use_diffaug"] else "",
+            diffaug_policy=run.diffaug_policy,
         )
         self.opt_G = self._lazy_adam(self.G, cfg.g_reg_interval)
         self.opt_D = self._lazy_adam(self.D, cfg.d_reg_interval)
-        # (phase, trained network, its optimizer, interval): see the module docstring
+        optimizers = {"G": self.opt_G, "D": self.opt_D}
+        # (phase, trained network, its optimizer, interval), in the order of TrainConfig.phases()
         self.phases = [
-            ("Gmain", self.G, self.opt_G, 1),
-            ("Greg", self.G, self.opt_G, cfg.g_reg_interval),
-            ("Dmain", self.D, self.opt_D, 1),
-            ("Dreg", self.D, self.opt_D, cfg.d_reg_interval),
+            (name, getattr(self, net), optimizers[net], interval)
+            for name, net, interval in cfg.phases()
         ]
-        self.ema_beta = 0.5 ** (self.batch / (cfg.ema_kimg * 1000))
+        self.ema_beta = 0.5 ** (cfg.batch / (cfg.ema_kimg * 1000))
         self.iteration = 0
         self._curves_error = None  # the last reason training_curves.png could not be drawn
-        self.snapshot_kid = None  # a SnapshotKID with --metrics kid (set by train.py on rank 0)
-        grid_gen = torch.Generator().manual_seed(options["seed"])
+        grid_gen = torch.Generator().manual_seed(run.seed)
         self.grid_z = torch.randn([cfg.grid_cols * cfg.grid_rows, cfg.z_dim], generator=grid_gen)
-        _seed_everything(options["seed"] + 1_000_003 * (dist.rank + 1))  # distinct streams per rank
+        _seed_everything(run.seed + 1_000_003 * (dist.rank + 1))  # distinct streams per rank
 
     def _lazy_adam(self, module, interval: int) -> torch.optim.Adam:
         ratio = interval / (interval + 1)
@@ -196,7 +191,6 @@ class Trainer:
     # ---------------------------------------------------------------- checkpoints
     def init_from(self, state: dict, path) -> None:
         """Weights of G, D and G_ema from a checkpoint (--checkpoint_path); the rest starts fresh."""
-        check_architecture(state, self.cfg.architecture(), self.cfg.name, path)
         self._load(state, ("G", "D", "G_ema"), path)
         self._broadcast()
 
@@ -212,21 +206,18 @@ class Trainer:
             "loss": self.loss.state_dict(),
             "sampler": self.sampler.state_dict(),
             "rng": rng,
-            "options": self.options,
+            "options": self.run.to_dict(),
         }
 
     def load_state_dict(self, state: dict, path) -> None:
         """Everything, for an exact continuation (--resume)."""
-        check_architecture(state, self.cfg.architecture(), self.cfg.name, path)
         self._load(state, ("G", "D", "G_ema", "opt_G", "opt_D", "loss", "sampler"), path)
         self.iteration = int(state["iteration"])
         rng = state["rng"]
         if self.dist.rank < len(rng):
             _set_rng_state(rng[self.dist.rank], self.device)
         else:  # more processes than when saved: a fresh stream for the new ranks
-            _seed_everything(
-                self.options["seed"] + 1_000_003 * (self.dist.rank + 1) + self.iteration
-            )
+            _seed_everything(self.run.seed + 1_000_003 * (self.dist.rank + 1) + self.iteration)
         self._broadcast()
 
     def _load(self, state: dict, names, path) -> None:
@@ -292,7 +283,7 @@ class Trainer:
     def measure_kid(self) -> None:
         """G_ema's KID into metrics.jsonl and one line of log.txt; the plot, once drawn, is redrawn
         with it."""
-        record, seconds = self.snapshot_kid(self.G_ema, self.iteration, self.run_dir)
+        record, seconds = self.kid(self.G_ema, self.iteration, self.run_dir)
         self.log(
             f"KID {record['value']:.6g} at iteration {self.iteration} ({record['num_gen']} "
             f"generated vs {record['num_real']} real images, {seconds:.1f} s)"
@@ -302,9 +293,8 @@ class Trainer:
 
     # ---------------------------------------------------------------- training
     def train_one_iteration(self, sums: dict) -> None:
-        b, rank = self.batch_per_rank, self.dist.rank
-        indices = self.sampler.next_batch()[rank * b : (rank + 1) * b]
-        real_img = self.dataset.batch(indices, self.sampler.num_images)
+        b = self.batch_per_rank
+        real_img = self.dataset.batch(*self.sampler.next_batch(self.dist.rank, self.dist.world))
         for phase, module, opt, interval in self.phases:
             if self.iteration % interval:
                 continue
@@ -348,9 +338,9 @@ class Trainer:
         s_iter = seconds / max(iters, 1)
         return {
             "iteration": self.iteration,
-            "kimg": self.iteration * self.batch / 1000,
+            "kimg": self.iteration * self.cfg.batch / 1000,
             "s_per_iter": s_iter,
-            "s_per_kimg": s_iter * 1000 / self.batch,
+            "s_per_kimg": s_iter * 1000 / self.cfg.batch,
             "peak_gpu_mem_gb": mem,
             "time": time.time(),
             "losses": losses,
@@ -392,16 +382,20 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
-def run_training(trainer: Trainer, total_iters: int, snap: int, fresh: bool) -> int:
-    """Train until `total_iters` iterations (counted from the run's start) or a stop signal.
-    Returns the exit status: 0 when done, EXIT_STOPPED after a signal."""
-    t, log, dist, cfg = trainer, trainer.log, trainer.dist, trainer.cfg
+def run_training(trainer: Trainer, fresh: bool) -> int:
+    """Train until trainer.run.iters iterations (counted from the run's start) or a stop signal,
+    with a tick (a line of log.txt and stats.jsonl) every cfg.tick_iters iterations and a snapshot
+    (sample grid and checkpoint) every cfg.snap_iters; `fresh`: a new run (reals.png and the grid
+    of iteration 0 are written first). Returns the exit status: 0 when done, EXIT_STOPPED after a
+    signal."""
+    log, dist, cfg = trainer.log, trainer.dist, trainer.cfg
+    total = trainer.run.iters
     if fresh and dist.is_main:
-        t.save_reals()
-        t.save_fakes()
+        trainer.save_reals()
+        trainer.save_fakes()
     progress = tqdm(
-        total=total_iters,
-        initial=t.iteration,
+        total=total,
+        initial=trainer.iteration,
         unit="iter",
         disable=not dist.is_main,
         dynamic_ncols=True,
@@ -409,40 +403,41 @@ def run_training(trainer: Trainer, total_iters: int, snap: int, fresh: bool) -> 
     )
     with StopFlag() as stop, progress:  # closes the bar before an error is printed
         sums, tick_iters, tick_start = {}, 0, time.perf_counter()
-        while t.iteration < total_iters:
-            t.train_one_iteration(sums)
+        while trainer.iteration < total:
+            trainer.train_one_iteration(sums)
             tick_iters += 1
             progress.update(1)
             stopping = dist.any_rank(stop.reason is not None)
-            last = t.iteration == total_iters or stopping
-            tick = t.iteration % cfg.tick_iters == 0 or last
+            last = trainer.iteration == total or stopping
+            tick = trainer.iteration % cfg.tick_iters == 0 or last
             if tick:
-                t.sync()
-                record = t.tick_record(sums, tick_iters, time.perf_counter() - tick_start)
-                log(format_tick(record, total_iters))
+                trainer.sync()
+                record = trainer.tick_record(sums, tick_iters, time.perf_counter() - tick_start)
+                log(format_tick(record, total))
                 if dist.is_main:
-                    log.stats(record)
-                    t.draw_curves()
+                    append_line(trainer.run_dir / "stats.jsonl", json.dumps(record))
+                    trainer.draw_curves()
                 sums, tick_iters = {}, 0
-            if t.iteration % snap == 0 or last:
-                path = t.snapshot()
-                log(f"saved {grid_name(t.iteration)} and {path.name if path else ''}")
-                if t.snapshot_kid and dist.is_main and not stopping:  # a stop exits at once
-                    t.measure_kid()
+            if trainer.iteration % cfg.snap_iters == 0 or last:
+                path = trainer.snapshot()
+                log(f"saved {grid_name(trainer.iteration)} and {path.name if path else ''}")
+                if trainer.kid and dist.is_main and not stopping:  # a stop exits at once
+                    trainer.measure_kid()
             if tick:  # the next tick's time starts after this snapshot
                 tick_start = time.perf_counter()
             if stopping:
                 progress.close()
                 log(
-                    f"stopped at iteration {t.iteration}: received {stop.reason or 'a stop signal'}; "
-                    "continue with the same command plus --resume auto."
+                    f"stopped at iteration {trainer.iteration}: received "
+                    f"{stop.reason or 'a stop signal'}; continue with the same command plus "
+                    "--resume auto."
                 )
                 return EXIT_STOPPED
         progress.close()
     if dist.world > 1:
-        gap = dist.max_difference([t.G, t.D, t.G_ema])
+        gap = dist.max_difference([trainer.G, trainer.D, trainer.G_ema])
         log(
             f"networks identical on all {dist.world} processes: {gap == 0} (max difference {gap:g})"
         )
-    log(f"done: {t.iteration} iterations; latest samples {grid_name(t.iteration)}")
+    log(f"done: {trainer.iteration} iterations; latest samples {grid_name(trainer.iteration)}")
     return 0

@@ -32,7 +32,7 @@ from training.checkpoint import (
     export_weights,
     load_checkpoint,
 )
-from training.config import get_config
+from training.config import CONFIGS
 from training.networks import Discriminator, Generator
 from training.ops import fir_filter
 
@@ -300,7 +300,7 @@ def our_name(network, name):
 
 
 def tiny_networks():
-    g_kwargs, d_kwargs = get_config("tiny").network_kwargs()
+    g_kwargs, d_kwargs = CONFIGS["tiny"].network_kwargs()
     return {
         "G": Generator(**g_kwargs),
         "D": Discriminator(**d_kwargs),
@@ -327,9 +327,8 @@ def test_course_file_fills_every_tensor_of_ours_with_exactly_theirs(tmp_path, co
     assert state["format"] == FORMAT and state["iteration"] is None
     config = state["options"]["config"]
     assert config["name"] == "tiny" and config["mbstd_group"] == MBSTD
-    assert {k: config[k] for k in get_config("tiny").architecture()} == get_config(
-        "tiny"
-    ).architecture()
+    architecture = CONFIGS["tiny"].architecture()
+    assert {k: config[k] for k in architecture} == architecture
     networks = tiny_networks()
     for key, network in networks.items():
         network.load_state_dict(state[key])  # strict: every tensor of ours is filled
@@ -480,9 +479,7 @@ def test_tensors_that_do_not_fit_are_refused(tmp_path):
 def test_a_course_file_of_another_architecture_than_cfg_is_refused_naming_both(tmp_path):
     state = load_checkpoint(write(OriginalNetworks().snapshot(), tmp_path / "part1-10K.pkl"))
     with pytest.raises(CheckpointError) as error:
-        check_architecture(
-            state, get_config("low_shot").architecture(), "low_shot", "part1-10K.pkl"
-        )
+        check_architecture(state, CONFIGS["low_shot"].architecture(), "low_shot", "part1-10K.pkl")
     message = one_line(str(error.value))
     assert "was trained with config 'tiny' at 32x32 and does not fit --cfg low_shot" in message
     assert "resolution 32 vs 256, z_dim 32 vs 512" in message and "use --cfg tiny" in message

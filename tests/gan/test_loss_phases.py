@@ -2,6 +2,7 @@
 lazy gains, switched-off phases, the running path-length mean in state_dict, DiffAugment in run_D."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -90,3 +91,12 @@ def test_diffaugment_runs_inside_run_D_for_every_phase():
         assert D.inputs and all((x == 0).any() for x in D.inputs)  # cutout boxes everywhere
         assert not any(torch.equal(x, real_img) for x in D.inputs)
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+
+
+def test_the_handouts_lines_56_to_59_of_loss_py_are_run_ds_diffaugment():
+    """The handout's extra-credit question points at lines 56-59 of training/loss.py."""
+    lines = (Path(__file__).parents[2] / "GAN_homework/training/loss.py").read_text().splitlines()
+    shown = "\n".join(lines[55:59])
+    assert "img = DiffAugment(img, policy=self.diffaug_policy)" in shown, shown
+    assert "return self.D(img)" in shown, shown
+    assert any("def run_D(self, img):" in line for line in lines[48:56])

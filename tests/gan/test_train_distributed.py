@@ -33,4 +33,4 @@ def test_two_processes_train_in_step(tmp_path, tiny_data):
     state = load_checkpoint(run / "checkpoint-000003.pt")
     assert state["iteration"] == 3
     assert len(state["rng"]) == 2, "each rank's RNG streams are saved"
-    assert state["options"]["batch"] == 4
+    assert state["options"]["config"]["batch"] == 4
