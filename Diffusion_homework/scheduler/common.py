@@ -78,6 +78,7 @@ class HomeworkScheduler(SchedulerMixin, ConfigMixin):
         self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
         # alpha-bar after the last step: 1 (a clean image) or, as some models were trained, alpha-bar_0.
         self.final_alpha_cumprod = torch.tensor(1.0) if set_alpha_to_one else self.alphas_cumprod[0]
+        # An unsupported timestep_spacing is refused here, not at the first set_timesteps.
         make_timesteps(config.timestep_spacing, 1, config.num_train_timesteps, config.steps_offset)
         self.num_inference_steps = None  # set_timesteps not called: every training timestep
         self._use_timesteps(list(range(config.num_train_timesteps - 1, -1, -1)))
@@ -98,9 +99,10 @@ class HomeworkScheduler(SchedulerMixin, ConfigMixin):
         self.num_inference_steps = num_inference_steps
         self._use_timesteps(timesteps, device)
 
-    def previous_timestep(self, timestep: int) -> int:
+    def previous_timestep(self, timestep: int | torch.Tensor) -> int:
         """The timestep sampled after `timestep`: the next entry of `self.timesteps`, -1 after the
         last one (t - 1 with all T steps)."""
+        timestep = int(timestep)
         if timestep not in self._next_timestep:
             raise ValueError(
                 f"Timestep {timestep} is not in this scheduler's {len(self.timesteps)} timesteps: "
