@@ -1,9 +1,14 @@
-"""Writing the tools' output files: checked before any work, written whole or not at all."""
+"""Writing the tools' output files and folders: checked before any work, written whole or not at
+all. Everything is written under a fresh temporary name beside its target and renamed into place
+at the end (atomic_file, atomic_folder)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -23,21 +28,48 @@ def check_output_file(path: Path, flag: str) -> None:
         raise ValueError(f"{flag} {path} cannot be written (no permission); choose another place.")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it to `path`: a reader never
-    sees half a file, and a kill leaves the old file or none."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """`with atomic_file(path) as tmp:` write the file `tmp`, a temporary file beside `path`; on
+    success it is synced to disk, made readable by all (0o644) and renamed to `path`, so a reader
+    never sees half a file. On an error, or a kill, `path` keeps its old content (or stays absent)
+    and `tmp` is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # a fresh, unguessable name (O_EXCL): nothing planted beside `path` is ever written through
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        yield tmp
+        with open(tmp, "r+b") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through atomic_file."""
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+
+
+@contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """`with atomic_folder(path) as tmp:` fill the new folder `tmp` beside `path`; on success it is
+    renamed to `path` (which must then be absent or an empty folder), readable by all (0o755). On
+    an error `tmp` is removed and `path` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes an owner-only folder
+        if path.exists():
+            path.rmdir()
+        os.replace(tmp, path)
+    finally:
         if tmp.exists():
-            tmp.unlink()
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -52,6 +52,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from tools import grade, markers, sandbox, todos
+from tools.files import atomic_file, atomic_folder
 from tools.judge import HarnessError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -183,30 +184,17 @@ def write_starter(root: Path, out: Path, names: list[str] | None = None) -> list
     return names
 
 
-def _fresh_target(path: Path) -> Path:
+def _check_fresh_target(path: Path) -> None:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise SystemExit(
             f"{path} already exists and is not empty; remove it or choose another folder."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-
-
-def _publish(tmp: Path, path: Path) -> None:
-    if path.exists():
-        path.rmdir()
-    os.replace(tmp, path)
 
 
 def release(root: Path, out: Path) -> list[str]:
-    tmp = _fresh_target(out)
-    try:
-        names = write_starter(root, tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _publish(tmp, out)
-    return names
+    _check_fresh_target(out)
+    with atomic_folder(out) as tmp:
+        return write_starter(root, tmp)
 
 
 # ----------------------------------------------------------------------------- autograder
@@ -261,8 +249,8 @@ def bundle_files(root: Path, names: list[str]) -> list[str]:
 
 
 def write_autograder(root: Path, out: Path, make_zip: bool, per_todo: float):
-    tmp = _fresh_target(out)
-    try:
+    _check_fresh_target(out)
+    with atomic_folder(out) as tmp:
         names = bundle_files(root, release_files(root))
         write_starter(root, tmp, names)
         for name in GRADING_TOOLS:  # from this folder where the tree lacks them
@@ -277,14 +265,12 @@ def write_autograder(root: Path, out: Path, make_zip: bool, per_todo: float):
         for name, text in scripts.items():
             (tmp / name).write_text(text)
             (tmp / name).chmod(0o755)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _publish(tmp, out)
     if make_zip:
         zip_path = out.with_name(out.name + ".zip")
-        part = zip_path.with_name(f".{zip_path.name}.part")
-        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as archive:
+        with (
+            atomic_file(zip_path) as part,
+            zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as archive,
+        ):
             for file in sorted(p for p in out.rglob("*") if p.is_file()):
                 info = zipfile.ZipInfo.from_file(file, file.relative_to(out).as_posix())
                 info.compress_type = zipfile.ZIP_DEFLATED
@@ -292,7 +278,6 @@ def write_autograder(root: Path, out: Path, make_zip: bool, per_todo: float):
                     stat.S_IFREG | (0o755 if os.access(file, os.X_OK) else 0o644)
                 ) << 16
                 archive.writestr(info, file.read_bytes())
-        os.replace(part, zip_path)
         return zip_path
     return out
 
