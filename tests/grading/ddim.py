@@ -1,6 +1,6 @@
 """Checks of the DDIM scheduler (Part B, Sec. 5): TODO #1 and #2 of scheduler/DDIM_scheduler.py.
 
-Each block is graded as the function SPEC.md's TODO table describes, inside the real
+Each block is graded as the function its entry in tools/todos.py describes, inside the real
 DDIMScheduler.step(): the judge sends the names in the block's scope and reads its results.
 The alphas come from diffusers' own DDIMScheduler (the independent oracle):
 - #1 gets alpha-bar_t, alpha-bar_(t-1), x_t and eps; beta_prod_t and the predicted x_0 are

@@ -1,6 +1,6 @@
 """Checks of the DDPM scheduler (Part B, Sec. 4): TODO #1-#3 of scheduler/DDPM_scheduler.py.
 
-Each block is graded as the function SPEC.md's TODO table describes, inside the real
+Each block is graded as the function its entry in tools/todos.py describes, inside the real
 DDPMScheduler.step(): the judge sends the names in the block's scope and reads its results.
 - #1 gets `t` and `prev_t`; its six alphas and betas are compared with closed-form values made
   from diffusers' own DDPMScheduler.alphas_cumprod (the independent oracle);

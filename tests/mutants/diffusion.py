@@ -3,8 +3,8 @@
 Each body replaces the code between a TODO's BEGIN/END markers (written at indentation 0; the
 mutant harness re-indents it). The TODO's checks (tests/grading/ddpm.py, ddim.py, dps.py) must
 fail on every "wrong" body and pass on every "right" one. Each body is graded alone, with the
-file's other blocks blank. Names in scope: see SPEC.md's TODO table; both scheduler files import
-torch.
+file's other blocks blank. Names in scope: the TODO's entry in tools/todos.py; both scheduler
+files import torch.
 """
 
 DDPM = "Diffusion_homework/scheduler/DDPM_scheduler.py"
