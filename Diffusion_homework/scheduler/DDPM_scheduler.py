@@ -140,8 +140,8 @@ class DDPMScheduler(HomeworkScheduler):
         )
         # -------------------------------- END TODO #3 --------------------------------
 
-        # 6. add the noise term sigma z of Eq. (2); none at the last step
-        if t > 0:
+        # 6. add the noise term sigma z of Eq. (2); none at the last step (sigma is 0 there)
+        if prev_t >= 0:
             # 'fixed_small': sigma^2 = beta-bar_{t-1} / beta-bar_t * beta_t (Eq. (7) of Ho et al.)
             sigma = torch.as_tensor(beta_prod_t_prev / beta_prod_t * current_beta_t).sqrt()
             noise = randn_tensor(
