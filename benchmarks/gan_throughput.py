@@ -9,6 +9,12 @@ plain fp32 baseline (--precision fp32: no fp16 layers, no TF32), on random image
 with their ratio. Timed iterations are whole multiples of 16 so that each includes its share of the
 lazy R1 (every 16) and path-length (every 4) steps. The original course code's figures on an A40 are
 printed for reference (not measured here).
+
+It then times one snapshot of `train.py --metrics kid` (G_ema's KID of 1000 generated images, as
+training/snapshot_kid.py computes it at every snapshot), in seconds per snapshot. With
+`--kid-detector FILE` (the TorchScript Inception of calc_metrics.py, e.g. from the cache that
+`slurm/setup_env.sh models` fills) the figure is the real cost; without it a trivial stand-in
+detector is used, so the figure is the generation of the 1000 images alone (a lower bound).
 """
 
 import gc
@@ -28,6 +34,7 @@ import torch  # noqa: E402
 from training.config import CONFIGS, RunConfig  # noqa: E402
 from training.dataset import ImageDataset  # noqa: E402
 from training.distributed import Dist  # noqa: E402
+from training.snapshot_kid import NUM_GEN, SnapshotKID  # noqa: E402
 from training.training_loop import Trainer  # noqa: E402
 
 SETTINGS = [
@@ -87,7 +94,13 @@ def measure(cfg_name, data, r1, aug, precision, dist, warmup, iters) -> tuple[fl
     "--iters", type=click.IntRange(min=1), default=32, show_default=True, help="Timed iterations."
 )
 @click.option("--warmup", type=click.IntRange(min=0), default=16, show_default=True)
-def main(cpu_tiny, iters, warmup):
+@click.option(
+    "--kid-detector",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="TorchScript feature network for the KID row [default: a stand-in: generation only].",
+)
+def main(cpu_tiny, iters, warmup, kid_detector):
     if cpu_tiny:
         cfg_name, iters, warmup = "tiny", min(iters, 2), min(warmup, 1)
     elif not torch.cuda.is_available():
@@ -109,6 +122,7 @@ def main(cpu_tiny, iters, warmup):
             base = measure(cfg_name, data, r1, aug, "fp32", dist, warmup, iters)
             rows.append((name, fast, base))
             click.echo(f"  measured {name}", err=True)
+        kid_seconds, kid_what = measure_kid(cfg_name, data, dist, kid_detector, Path(tmp))
     header = f"{'setting':<18} {'s/kimg':>8} {'fp32 s/kimg':>12} {'speedup':>8} {'GB':>6} {'fp32 GB':>8} {'A40 orig':>9}"
     click.echo(header)
     click.echo("-" * len(header))
@@ -120,6 +134,33 @@ def main(cpu_tiny, iters, warmup):
         "(mixed). A40 orig: the original course code on an A40 (108 s/kimg without "
         "regularization, 174 with R1 or DiffAug, 6.6 GB), for reference only."
     )
+    click.echo(f"KID snapshot (--metrics kid, {NUM_GEN} images, {kid_what}): {kid_seconds:.1f} s")
+
+
+class StandInDetector(torch.nn.Module):
+    """Follows the detector contract at almost no cost: the mean color of each image's quadrants."""
+
+    def forward(self, images: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        return torch.nn.functional.adaptive_avg_pool2d(images.float() / 255, 2).flatten(1)
+
+
+def measure_kid(cfg_name, data, dist, detector, tmp: Path) -> tuple[float, str]:
+    """Seconds of one KID snapshot of train.py (SnapshotKID.__call__), after one untimed call."""
+    if detector is None:
+        detector = tmp / "stand_in_detector.pt"
+        torch.jit.save(torch.jit.script(StandInDetector()), str(detector))
+        what = "generation only: stand-in detector"
+    else:
+        what = f"detector {Path(detector).name}"
+    run = RunConfig(data=str(data), train=CONFIGS[cfg_name], use_r1_regularization=True,
+                    use_diffaug=True, workers=2)  # fmt: skip
+    dataset = ImageDataset(run.data, run.train.resolution, run.workers)
+    kid = SnapshotKID(Path(detector), Path(data), dist.device, run.seed)
+    trainer = Trainer(run, dist, dataset, log=lambda line: None, kid=kid)
+    kid(trainer.G_ema, 0, tmp)  # warm-up: kernels, cuDNN autotuning
+    trainer.sync()
+    _, seconds = kid(trainer.G_ema, 0, tmp)
+    return seconds, what
 
 
 if __name__ == "__main__":
