@@ -14,7 +14,7 @@ import torch
 
 from scheduler.DDIM_scheduler import DDIMScheduler
 from scheduler.DDPM_scheduler import DDPMScheduler
-from utils.cli import DtypeChoice, todo_errors
+from utils.cli import DtypeChoice, check_steps, todo_errors
 from utils.hub import ModelError
 from utils.io import ResultsFolder, save_image
 from utils.sampling import (
@@ -89,12 +89,7 @@ def main(
             unet, scheduler = load_unet_and_scheduler(model_id, scheduler_class)
         except ModelError as err:
             raise click.ClickException(str(err)) from None
-        if num_inference_steps > scheduler.config.num_train_timesteps:
-            raise click.BadParameter(
-                f"at most {scheduler.config.num_train_timesteps} steps (the model's training "
-                "steps).",
-                param_hint="--num_inference_steps",
-            )
+        check_steps(num_inference_steps, scheduler)
         device = pick_device()
         if device.type == "cpu":
             click.echo("No GPU found: sampling on the CPU (slow for the real 256x256 model).")

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from scheduler.DDIM_scheduler import DDIMScheduler
-from utils.cli import DtypeChoice, todo_errors
+from utils.cli import DtypeChoice, check_steps, todo_errors
 from utils.hub import ModelError
 from utils.io import ResultsFolder, save_image
 from utils.sampling import (
@@ -144,12 +144,7 @@ def main(images, model_id, num_inference_steps, seed, outdir, dtype):
             unet, scheduler = load_unet_and_scheduler(model_id, DDIMScheduler)
         except ModelError as err:
             raise click.ClickException(str(err)) from None
-        if num_inference_steps > scheduler.config.num_train_timesteps:
-            raise click.BadParameter(
-                f"at most {scheduler.config.num_train_timesteps} steps (the model's training "
-                "steps).",
-                param_hint="--num_inference_steps",
-            )
+        check_steps(num_inference_steps, scheduler)
         size = unet.config.sample_size
         originals = to_tensor(pictures, (size, size) if isinstance(size, int) else tuple(size))
 

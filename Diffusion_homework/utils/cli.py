@@ -46,3 +46,14 @@ def todo_errors():
         raise click.ClickException(
             f"{error} is not implemented yet: fill it in (see the handout) and run again."
         ) from None
+
+
+def check_steps(num_inference_steps: int, scheduler) -> None:
+    """Refuse (click.BadParameter for --num_inference_steps) more sampling steps than the model
+    was trained with."""
+    most = scheduler.config.num_train_timesteps
+    if num_inference_steps > most:
+        raise click.BadParameter(
+            f"at most {most} steps (the model's training steps).",
+            param_hint="--num_inference_steps",
+        )

@@ -152,6 +152,10 @@ def test_too_many_steps_is_refused(tmp_path, tiny_model):
     result = invoke(execute_DDPM_DDIM.main, *args, "--outdir", tmp_path / "o")
     assert_clean_failure(result.output, result.exit_code, "--num_inference_steps", "1000")
     assert not (tmp_path / "o").exists()
+    args = ["--model_id", tiny_model, "--num_inference_steps", 1001, "--outdir", tmp_path / "d"]
+    result = invoke(execute_DPS.main, *args)
+    assert_clean_failure(result.output, result.exit_code, "--num_inference_steps", "1000")
+    assert result.exit_code == 2 and not (tmp_path / "d").exists()
 
 
 @pytest.mark.slow
