@@ -1,6 +1,8 @@
 # Quickstart:  make demo   (every job end to end on tiny models and generated data, CPU is enough)
 #              make test   (isolated environment in .venv, lint, every CPU test)
 PYTHON ?= python3
+# VENV=<folder> uses another environment; `make -o <folder>/.installed VENV=<folder> test` takes
+# it as it is, without reinstalling.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The tests run on the CPU: the CPU build of torch (a 192 MB wheel for Python 3.11) rather than the

@@ -135,16 +135,21 @@ def replace_bodies(text: str, bodies: dict[int, str], path: str = "<text>") -> s
     return "".join(lines)
 
 
+def starter_line(number: int, relpath: str) -> str:
+    """The one statement of a starter's block: it names the block when it runs."""
+    return f'raise NotImplementedError("TODO #{number} in {relpath}")'
+
+
+def is_blank(block: Block, relpath: str) -> bool:
+    """Whether a block is still the starter's: its body still raises the starter's error."""
+    return starter_line(block.number, relpath) in block.body
+
+
 def starterize(text: str, relpath: str) -> str:
     """The starter version of a file: every block's body becomes one `raise NotImplementedError`."""
     blocks = find_blocks(text, relpath)
     return replace_bodies(
-        text,
-        {
-            b.number: f'{b.indent}raise NotImplementedError("TODO #{b.number} in {relpath}")\n'
-            for b in blocks
-        },
-        relpath,
+        text, {b.number: f"{b.indent}{starter_line(b.number, relpath)}\n" for b in blocks}, relpath
     )
 
 

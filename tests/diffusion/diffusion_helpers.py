@@ -10,6 +10,18 @@ from click.testing import CliRunner
 REPO = Path(__file__).resolve().parents[2]
 DIFFUSION_DIR = REPO / "Diffusion_homework"
 
+# The TODO blocks the samplers go through, for `@pytest.mark.needs` (tests/conftest.py).
+SCHEDULERS = "Diffusion_homework/scheduler"
+DDPM = tuple(f"{SCHEDULERS}/DDPM_scheduler.py#{n}" for n in (1, 2, 3))  # every DDPM step
+DDIM = tuple(f"{SCHEDULERS}/DDIM_scheduler.py#{n}" for n in (1, 2))  # every DDIM step
+DPS_UPDATE = f"{SCHEDULERS}/DDIM_scheduler.py#3"  # a DPS step, after DDIM's
+SDS_SCRIPT = "Diffusion_homework/execute_SDS_VSD.py#1"  # the gradient weighted by w(t)
+SDS_GRADIENT, SDS_WEIGHTS, VSD_GRADIENT = (
+    f"Diffusion_homework/utils/sds_vsd_utils.py#{n}" for n in (1, 2, 3)
+)
+SDS = (SDS_SCRIPT, SDS_GRADIENT, SDS_WEIGHTS)  # an SDS run
+VSD = (SDS_SCRIPT, SDS_WEIGHTS, VSD_GRADIENT)  # a VSD run
+
 
 def env(**extra) -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **extra}

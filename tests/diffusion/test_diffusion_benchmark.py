@@ -3,9 +3,11 @@
 import importlib.util
 import re
 
-from diffusion_helpers import REPO
+import pytest
+from diffusion_helpers import DDIM, DDPM, DPS_UPDATE, REPO
 
 
+@pytest.mark.needs(*DDPM, *DDIM, DPS_UPDATE)
 def test_benchmark_cpu_tiny_prints_a_ratio_per_sampler(capsys):
     spec = importlib.util.spec_from_file_location(
         "diffusion_sampling_benchmark", REPO / "benchmarks" / "diffusion_sampling.py"

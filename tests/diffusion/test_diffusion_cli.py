@@ -15,7 +15,16 @@ import execute_DDPM_DDIM
 import execute_DPS
 import pytest
 import torch
-from diffusion_helpers import DIFFUSION_DIR, assert_clean_failure, env, invoke, run_script
+from diffusion_helpers import (
+    DDIM,
+    DDPM,
+    DIFFUSION_DIR,
+    DPS_UPDATE,
+    assert_clean_failure,
+    env,
+    invoke,
+    run_script,
+)
 from PIL import Image
 
 import utils.hub
@@ -37,6 +46,7 @@ def image_sizes(folder):
 
 
 @pytest.mark.slow
+@pytest.mark.needs(*DDPM)
 def test_ddpm_command_line_writes_the_handout_file_names(tmp_path, tiny_model):
     args = ["--scheduler_name", "DDPM", "--model_id", tiny_model, "--num_images", 3]
     result = run_script(
@@ -49,6 +59,7 @@ def test_ddpm_command_line_writes_the_handout_file_names(tmp_path, tiny_model):
     assert [p.name for p in tmp_path.iterdir()] == ["DDPM_results"], "no temporary folder left"
 
 
+@pytest.mark.needs(*DDIM)
 def test_ddim_defaults_to_50_steps_and_its_own_folder(tmp_path, tiny_model, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["--scheduler_name", "DDIM", "--model_id", tiny_model, "--num_images", 2]
@@ -60,6 +71,7 @@ def test_ddim_defaults_to_50_steps_and_its_own_folder(tmp_path, tiny_model, monk
 
 
 @pytest.mark.slow
+@pytest.mark.needs(*DDIM, DPS_UPDATE)
 def test_dps_command_line_writes_masked_inputs_results_and_grid(tmp_path, tiny_model):
     outdir = tmp_path / "dps"
     args = ["--model_id", tiny_model, "--num_inference_steps", 5, "--outdir", outdir]
@@ -75,6 +87,7 @@ def test_dps_command_line_writes_masked_inputs_results_and_grid(tmp_path, tiny_m
     assert image_sizes(outdir) == expected
 
 
+@pytest.mark.needs(*DDIM, DPS_UPDATE)
 def test_dps_takes_given_images_of_any_size(tmp_path, tiny_model):
     paths = []
     for i, size in enumerate([(40, 24), (20, 20)]):
@@ -159,6 +172,7 @@ def test_too_many_steps_is_refused(tmp_path, tiny_model):
 
 
 @pytest.mark.slow
+@pytest.mark.needs(*DDPM)
 def test_a_killed_run_keeps_the_old_results_and_the_next_run_cleans_up(tmp_path, tiny_model):
     old = tmp_path / "DDPM_results"
     old.mkdir()

@@ -12,7 +12,7 @@ import execute_DDPM_DDIM
 import execute_DPS
 import execute_SDS_VSD
 import pytest
-from diffusion_helpers import DIFFUSION_DIR, assert_clean_failure, invoke, tree
+from diffusion_helpers import DDIM, DIFFUSION_DIR, DPS_UPDATE, assert_clean_failure, invoke, tree
 from PIL import Image
 
 from utils import io
@@ -101,6 +101,7 @@ def test_the_scheduler_folder_is_refused(tmp_path, monkeypatch, no_work):
     assert tree(tmp_path) == before
 
 
+@pytest.mark.needs(*DDIM)
 def test_a_rerun_replaces_its_own_earlier_results(tmp_path, tiny_model):
     outdir = tmp_path / "DDIM_results"
     common = ["--scheduler_name", "DDIM", "--model_id", tiny_model, "--num_inference_steps", 2]
@@ -140,6 +141,7 @@ def test_a_folder_that_cannot_be_written_is_found_before_the_work(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.needs(*DDIM)
 def test_a_write_that_fails_after_sampling_is_one_sentence(tmp_path, monkeypatch, tiny_model):
     outdir = tmp_path / "DDIM_results"
     common = ["--scheduler_name", "DDIM", "--model_id", tiny_model, "--num_inference_steps", 2]
@@ -156,6 +158,7 @@ def test_a_write_that_fails_after_sampling_is_one_sentence(tmp_path, monkeypatch
     assert tree(tmp_path) == before, "the earlier results stay, no temporary folder is left"
 
 
+@pytest.mark.needs(*DDIM, DPS_UPDATE)
 def test_dps_writes_a_marker_beside_its_images(tmp_path, tiny_model):
     outdir = tmp_path / "DPS_results"
     args = ["--model_id", tiny_model, "--num_inference_steps", 2, "--outdir", outdir]

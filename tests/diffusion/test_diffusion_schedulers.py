@@ -8,6 +8,7 @@ import torch
 from diffusers import DDIMPipeline, DDPMPipeline, UNet2DModel
 from diffusers import DDIMScheduler as DiffusersDDIM
 from diffusers import DDPMScheduler as DiffusersDDPM
+from diffusion_helpers import DDIM, DDPM, DPS_UPDATE
 from execute_DPS import InpaintingOperator
 
 from scheduler.DDIM_scheduler import DDIMScheduler
@@ -55,6 +56,7 @@ def test_options_we_do_not_implement_are_refused(entry):
             ours.from_config({"_class_name": "DDPMScheduler", **entry})
 
 
+@pytest.mark.needs(*DDPM)
 def test_ddpm_pipeline_runs_our_scheduler_like_diffusers(unet):
     ours = DDPMPipeline(unet=unet, scheduler=DDPMScheduler(clip_sample=True))
     theirs = DDPMPipeline(unet=unet, scheduler=DiffusersDDPM(clip_sample=True))
@@ -66,6 +68,7 @@ def test_ddpm_pipeline_runs_our_scheduler_like_diffusers(unet):
 
 
 @pytest.mark.parametrize("eta", [0.0, 1.0])
+@pytest.mark.needs(*DDIM)
 def test_ddim_pipeline_runs_our_scheduler_like_diffusers(unet, eta):
     pipe = DDIMPipeline(unet=unet, scheduler=DiffusersDDIM())
     kwargs = dict(batch_size=3, num_inference_steps=20, eta=eta, output_type="np")
@@ -76,6 +79,7 @@ def test_ddim_pipeline_runs_our_scheduler_like_diffusers(unet, eta):
     assert abs(a - b).max() < 1e-4, "same seed, same images as diffusers' DDIMScheduler"
 
 
+@pytest.mark.needs(*DDIM)
 def test_step_returns_tuples_too():
     scheduler = DDIMScheduler()
     scheduler.set_timesteps(10)
@@ -84,6 +88,7 @@ def test_step_returns_tuples_too():
     assert prev.shape == x0.shape == x.shape
 
 
+@pytest.mark.needs(*DDPM)
 def test_generate_does_not_depend_on_the_batch_size(tiny_model):
     unet, scheduler = load_unet_and_scheduler(str(tiny_model), DDPMScheduler)
     whole = generate(unet, scheduler, 3, 10, seed=7, batch_size=3)
@@ -104,6 +109,7 @@ def test_root_layout_model_loads(tmp_path):
     assert unet.config.sample_size == 8 and isinstance(scheduler, DDIMScheduler)
 
 
+@pytest.mark.needs(*DDIM, DPS_UPDATE)
 def test_dps_step_applies_the_correction_to_ddim(unet):
     """step(use_DPS=True) = step() followed by dps_correction with the step's x_0."""
     scheduler = DDIMScheduler()
@@ -124,6 +130,7 @@ def test_dps_step_applies_the_correction_to_ddim(unet):
     assert not torch.allclose(guided.prev_sample, plain.prev_sample)
 
 
+@pytest.mark.needs(*DDIM, DPS_UPDATE)
 def test_dps_loop_moves_towards_the_measurement(unet):
     """With DPS the result agrees better with y on the observed pixels than without."""
     torch.manual_seed(0)

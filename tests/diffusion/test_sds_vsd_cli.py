@@ -9,6 +9,7 @@ from pathlib import Path
 import execute_SDS_VSD
 import pytest
 from click.testing import CliRunner
+from diffusion_helpers import SDS, SDS_GRADIENT, SDS_WEIGHTS, VSD, VSD_GRADIENT
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -63,6 +64,7 @@ def check_common_outputs(store, mode):
 
 
 @pytest.mark.slow
+@pytest.mark.needs(*SDS)
 def test_sds_writes_all_outputs(tiny_sd, tmp_path):
     store = tmp_path / "SDS_results"
     result = run_script("--generation_mode=sds", *tiny_args(tiny_sd, store, "--guidance_scale=100"))
@@ -73,6 +75,7 @@ def test_sds_writes_all_outputs(tiny_sd, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.needs(*VSD)
 def test_vsd_writes_all_outputs_and_lora(tiny_sd, tmp_path):
     store = tmp_path / "VSD_results"
     result = run_script("--generation_mode", "vsd", *tiny_args(tiny_sd, store))
@@ -140,8 +143,16 @@ def unfilled(todo):
     "function, todo",
     [
         ("sds_weights", "TODO #2 in Diffusion_homework/utils/sds_vsd_utils.py"),
-        ("sds_gradient", "TODO #1 in Diffusion_homework/utils/sds_vsd_utils.py"),
-        ("sds_vsd_step", "TODO #1 in Diffusion_homework/execute_SDS_VSD.py"),
+        pytest.param(  # sds_weights runs before it
+            "sds_gradient",
+            "TODO #1 in Diffusion_homework/utils/sds_vsd_utils.py",
+            marks=pytest.mark.needs(SDS_WEIGHTS),
+        ),
+        pytest.param(
+            "sds_vsd_step",
+            "TODO #1 in Diffusion_homework/execute_SDS_VSD.py",
+            marks=pytest.mark.needs(SDS_GRADIENT, SDS_WEIGHTS),
+        ),
     ],
 )
 def test_an_unfilled_todo_is_one_line(tiny_sd, tmp_path, monkeypatch, function, todo):
@@ -155,6 +166,7 @@ def test_an_unfilled_todo_is_one_line(tiny_sd, tmp_path, monkeypatch, function, 
     assert list(tmp_path.iterdir()) == [], "no store folder, no temporary folder"
 
 
+@pytest.mark.needs(*SDS, VSD_GRADIENT)
 def test_both_gradients_get_the_scale_of_the_program(tiny_sd, tmp_path, monkeypatch):
     assert execute_SDS_VSD.GRAD_SCALE == 1.0, "the papers' scale; the learning rate sets the step"
     monkeypatch.setattr(execute_SDS_VSD, "GRAD_SCALE", 0.5)
@@ -184,6 +196,7 @@ def test_damaged_weights_are_one_sentence(tiny_sd, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
+@pytest.mark.needs(*SDS)
 def test_a_rerun_replaces_its_own_results_but_not_the_other_modes(tiny_sd, tmp_path):
     store = tmp_path / "SDS_results"
     for _ in range(2):
@@ -208,6 +221,7 @@ def test_size_not_divisible_is_rejected(tiny_sd, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.needs(*SDS, VSD_GRADIENT)
 def test_benchmark_cpu_tiny_runs():
     result = subprocess.run(
         [sys.executable, "benchmarks/sds_vsd.py", "--cpu-tiny"],

@@ -3,6 +3,7 @@
 import execute_SDS_VSD
 import pytest
 import torch
+from diffusion_helpers import SDS, VSD
 
 from tools.demo.tiny_sd import build_tiny_sd
 from utils.hub import resolve_model
@@ -37,6 +38,7 @@ def test_tiny_sd_loads_by_path(tiny_sd):
 
 
 @pytest.mark.slow
+@pytest.mark.needs(*VSD)
 def test_vsd_trains_the_lora_and_leaves_the_base_unet_untouched(tiny_sd):
     sd = load(tiny_sd)
     base = {k: v.clone() for k, v in sd.unet.state_dict().items()}
@@ -69,6 +71,7 @@ def test_vsd_trains_the_lora_and_leaves_the_base_unet_untouched(tiny_sd):
     assert result.snapshots[-1][1].shape == (32, 48, 3)
 
 
+@pytest.mark.needs(*SDS)
 def test_sds_moves_latents_reproducibly_and_trains_nothing_else(tiny_sd):
     sd = load(tiny_sd)
     text = embeddings(tiny_sd)

@@ -15,6 +15,12 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 GAN_DIR = REPO / "GAN_homework"
 
+# The TODO blocks a training run goes through, for `@pytest.mark.needs` (tests/conftest.py).
+LOSS = "GAN_homework/training/loss.py"
+TRAINING = tuple(f"{LOSS}#{n}" for n in (1, 2, 3, 4))  # Gmain and Dmain, every iteration
+R1 = f"{LOSS}#5"  # Dreg, with --use_r1_regularization True
+CUTOUT = "GAN_homework/DiffAugment_pytorch.py#1"  # with --use_diffaug True
+
 
 def write_images(folder: Path, count: int = 8, size=32, mode: str = "RGB", suffix=".png", seed=0):
     """`count` images of soft colored blobs ("dogs"), `size` an int or (width, height)."""

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from gan_helpers import GAN_DIR, env, only_run_dir, tiny_args
+from gan_helpers import CUTOUT, GAN_DIR, R1, TRAINING, env, only_run_dir, tiny_args
 
 from training import legacy
 from training.checkpoint import (
@@ -515,6 +515,7 @@ def test_conversion_command_writes_this_codes_weights_only_format(tmp_path):
     assert list(tmp_path.glob("*out.pt*")) == [], "no output, not even a half-written one"
 
 
+@pytest.mark.needs(*TRAINING, R1, CUTOUT)
 def test_train_py_starts_a_new_run_from_a_course_file(tmp_path, tiny_data):
     snapshot = OriginalNetworks().snapshot()
     (tmp_path / "checkpoint").mkdir()

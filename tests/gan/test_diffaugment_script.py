@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from gan_helpers import CUTOUT
 from PIL import Image
 
 import DiffAugment_pytorch as aug
@@ -58,6 +59,7 @@ def check_preview(out_path, original):
 
 
 @pytest.mark.slow  # a subprocess that imports torch
+@pytest.mark.needs(CUTOUT)
 def test_preview_with_default_paths(tmp_path):
     original = write_dog(tmp_path / "many_shot_dog" / "0.png")
     result = run_script(tmp_path)
@@ -68,6 +70,7 @@ def test_preview_with_default_paths(tmp_path):
 
 
 @pytest.mark.slow  # a subprocess that imports torch
+@pytest.mark.needs(CUTOUT)
 def test_preview_with_image_and_out_options(tmp_path):
     original = write_dog(tmp_path / "in" / "dog.png", width=30, height=44)
     out = tmp_path / "previews" / "cut.png"
@@ -138,6 +141,7 @@ def test_out_a_folder_is_one_sentence_and_leaves_nothing(tmp_path):
     assert tree(tmp_path) == before, "no .previews.tmp.png or other file left"
 
 
+@pytest.mark.needs(CUTOUT)
 def test_out_that_cannot_be_written_is_one_sentence(tmp_path, monkeypatch):
     import outputs
 
@@ -169,6 +173,7 @@ def test_out_in_a_read_only_folder_is_one_sentence(tmp_path):
         locked.chmod(0o755)
 
 
+@pytest.mark.needs(CUTOUT)
 def test_out_replaces_its_own_preview_but_no_other_file(tmp_path):
     dog = tmp_path / "dog.png"
     original = write_dog(dog)
@@ -203,7 +208,8 @@ def images(batch=5, channels=3, height=16, width=24, seed=0):
 
 
 @pytest.mark.parametrize("name", ["rand_brightness", "rand_saturation", "rand_contrast",
-                                  "rand_translation", "rand_cutout"])  # fmt: skip
+                                  "rand_translation",
+                                  pytest.param("rand_cutout", marks=pytest.mark.needs(CUTOUT))])  # fmt: skip
 def test_operation_is_differentiable_and_leaves_input_alone(name):
     torch.manual_seed(0)
     x = images().requires_grad_(True)
@@ -268,6 +274,7 @@ def test_translation_shifts_each_image_by_up_to_an_eighth_with_zero_fill():
     assert len(shifts) == 5 * 7, "every shift in [-H/8, H/8] x [-W/8, W/8] should occur"
 
 
+@pytest.mark.needs(CUTOUT)
 def test_diffaugment_policies():
     torch.manual_seed(4)
     x = images()

@@ -5,10 +5,11 @@ import subprocess
 import sys
 
 import pytest
-from gan_helpers import REPO, env
+from gan_helpers import CUTOUT, R1, REPO, TRAINING, env
 
 
 @pytest.mark.slow
+@pytest.mark.needs(*TRAINING, R1, CUTOUT)
 def test_throughput_benchmark_cpu_tiny_prints_a_row_per_setting():
     result = subprocess.run(
         [sys.executable, "benchmarks/gan_throughput.py", "--cpu-tiny"],

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from gan_helpers import CUTOUT, R1, TRAINING
 from loss_standins import make_setup
 
 from training.loss import StyleGAN2Loss
@@ -68,6 +69,7 @@ def test_switched_off_phases_do_nothing():
         loss.accumulate_gradients("Gboth", real_img, gen_z, gain=1)
 
 
+@pytest.mark.needs(*TRAINING[1:])
 def test_main_phases_scale_with_gain():
     G, D, real_img, gen_z = make_setup(3)
     grads = []
@@ -81,6 +83,7 @@ def test_main_phases_scale_with_gain():
     assert all(torch.allclose(3 * a, b) for a, b in zip(*grads))
 
 
+@pytest.mark.needs(*TRAINING, R1, CUTOUT)
 def test_diffaugment_runs_inside_run_D_for_every_phase():
     torch.manual_seed(0)
     G, D, real_img, gen_z = make_setup(4, shape=(3, 16, 16))

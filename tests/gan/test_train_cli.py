@@ -6,14 +6,14 @@ import pickle
 
 import pytest
 from click.testing import CliRunner
-from gan_helpers import only_run_dir, run_train, tiny_args, write_images
+from gan_helpers import CUTOUT, R1, TRAINING, only_run_dir, run_train, tiny_args, write_images
 
 from training.checkpoint import load_checkpoint
 
-SETTINGS = [  # the handout's three runs: (R1, DiffAug, run-folder flags)
-    (False, False, "nor1-noaug"),
-    (True, False, "r1-noaug"),
-    (True, True, "r1-diffaug"),
+SETTINGS = [  # the handout's three runs: (R1, DiffAug, run-folder flags), and their TODOs
+    pytest.param(False, False, "nor1-noaug", marks=pytest.mark.needs(*TRAINING)),
+    pytest.param(True, False, "r1-noaug", marks=pytest.mark.needs(*TRAINING, R1)),
+    pytest.param(True, True, "r1-diffaug", marks=pytest.mark.needs(*TRAINING, R1, CUTOUT)),
 ]
 
 
@@ -104,6 +104,7 @@ def tiny_checkpoint(tmp_path_factory):
     return only_run_dir(root / "runs") / "checkpoint-000002.pt", data
 
 
+@pytest.mark.needs(*TRAINING, R1)  # the run of tiny_checkpoint
 def test_checkpoint_path_starts_a_new_run_from_those_weights(tmp_path, tiny_checkpoint):
     checkpoint, data = tiny_checkpoint
     course = tmp_path / "checkpoint" / "part2-10K.pkl"  # the course's name for such a file
@@ -122,6 +123,7 @@ def test_checkpoint_path_starts_a_new_run_from_those_weights(tmp_path, tiny_chec
     assert 0 < moved < 0.05
 
 
+@pytest.mark.needs(*TRAINING, R1)  # the run of tiny_checkpoint
 def test_checkpoint_of_another_config_is_refused(tmp_path, tiny_checkpoint):
     checkpoint, _ = tiny_checkpoint
     data = write_images(tmp_path / "dogs", count=2, size=256)
@@ -203,6 +205,7 @@ def test_bad_flags_are_refused(tmp_path, tiny_data, change, message):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.needs(*TRAINING, R1)  # the run of tiny_checkpoint
 def test_resume_refuses_weights_only_other_flags_and_other_data(tmp_path, tiny_checkpoint):
     from training.checkpoint import export_weights
 
@@ -245,6 +248,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.needs(*TRAINING)
 def test_kid_at_every_snapshot_into_metrics_jsonl_and_resume_appends(
     tmp_path, tiny_data, one_thread
 ):

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from gan_helpers import GAN_DIR, env, only_run_dir, tiny_args
+from gan_helpers import CUTOUT, GAN_DIR, R1, TRAINING, env, only_run_dir, tiny_args
 
 from training.checkpoint import load_checkpoint
 
@@ -17,6 +17,7 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.needs(*TRAINING, R1, CUTOUT)
 def test_two_processes_train_in_step(tmp_path, tiny_data):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                "--master_port", str(free_port()), "train.py",

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 from click.testing import CliRunner
-from gan_helpers import only_run_dir, tiny_args, write_images
+from gan_helpers import TRAINING, only_run_dir, tiny_args, write_images
 
 from training.checkpoint import load_checkpoint
 
@@ -141,6 +141,7 @@ class FullFile:
         self.file.flush()
 
 
+@pytest.mark.needs(*TRAINING)
 def test_disk_full_while_saving_a_checkpoint_keeps_the_last_one(tmp_path, tiny_data, monkeypatch):
     from training import checkpoint
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import torch
-from gan_helpers import only_run_dir, run_train, start_train, tiny_args
+from gan_helpers import CUTOUT, R1, TRAINING, only_run_dir, run_train, start_train, tiny_args
 
 from training import checkpoint as ckpt
 
@@ -44,6 +44,7 @@ def differences(a, b, path=""):
 
 
 @pytest.mark.slow
+@pytest.mark.needs(*TRAINING, R1, CUTOUT)
 def test_sigterm_then_resume_auto_equals_an_uninterrupted_run(tmp_path, tiny_data):
     stop_signal = signal.SIGTERM
     iters = 16
@@ -86,6 +87,7 @@ def test_sigterm_then_resume_auto_equals_an_uninterrupted_run(tmp_path, tiny_dat
 
 
 @pytest.mark.slow
+@pytest.mark.needs(*TRAINING, R1, CUTOUT)
 def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, tiny_data):
     # a checkpoint every iteration, killed at a random moment after a few of them
     args = tiny_args(tmp_path / "runs", tiny_data, True, True, 500, 1)

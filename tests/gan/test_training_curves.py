@@ -4,8 +4,9 @@ import dataclasses
 import hashlib
 import json
 
+import pytest
 from click.testing import CliRunner
-from gan_helpers import only_run_dir, tiny_args
+from gan_helpers import R1, TRAINING, only_run_dir, tiny_args
 from PIL import Image
 
 from training import training_loop
@@ -47,6 +48,7 @@ def write_stats(path, records, extra_lines=()):
     return path
 
 
+@pytest.mark.needs(*TRAINING, R1)
 def test_training_curves_are_redrawn_at_every_tick(tmp_path, tiny_data, monkeypatch):
     tick_every_iteration(monkeypatch)
     draws = []
@@ -68,6 +70,7 @@ def test_training_curves_are_redrawn_at_every_tick(tmp_path, tiny_data, monkeypa
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")], "no temporary files"
 
 
+@pytest.mark.needs(*TRAINING)
 def test_a_plotting_error_is_one_logged_line_and_training_goes_on(tmp_path, tiny_data, monkeypatch):
     tick_every_iteration(monkeypatch)
 
