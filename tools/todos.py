@@ -7,7 +7,8 @@ A TODO id is '<path from repo root>#<N>', N being the number in its BEGIN/END ma
 Each block is graded as a function (its entry in TODOS below): the judge sets the names in
 `scope` at the block's first line, runs the block in a worker process, and reads the names in
 `results` at its last line. `checks` is the module (path from the repo root) that holds the
-judge's checks of the block and the code that reaches the block inside the program.
+judge's checks of the block; the judge alone reads it. `REACH_MODULE` holds the code that
+reaches every block inside the program: the only grading module a worker loads.
 """
 
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ IMPORT_ROOTS = ("GAN_homework", "Diffusion_homework")
 # tools/preload.py adds what the graded files import (a worker that runs as another user may be
 # unable to read the interpreter's own library folder).
 PRELOAD = ("numpy", "torch", "safetensors.torch", "diffusers", "diffusers.models", "peft")
+
+# How the program reaches each block (tools/worker.py); no checks, no oracles, no formulas.
+REACH_MODULE = "tests/grading/reach.py"
 
 LOSS = "GAN_homework/training/loss.py"
 CUTOUT = "GAN_homework/DiffAugment_pytorch.py"

@@ -6,11 +6,15 @@ The judge (tools/judge.py) starts one worker per TODO block. The worker confines
   set the names in scope that the judge sent (the TODO's `scope` in tools/todos.py), and its
   last line captures the names the block must set and stops the function there;
 - every other TODO block of the file becomes stand-ins for the names it sets, so the program
-  reaches the graded block whether or not the student filled the others.
-For each case the judge sends, the checks module's `REACH[N](module, case)` calls the program
-the way it runs (e.g. `StyleGAN2Loss.accumulate_gradients("Gmain", ...)`) and returns the
-captured names. The worker answers with data only: one JSON header and a safetensors blob of
-the results, the gradients the case asked for, and the inputs as they were after the block.
+  reaches the graded block whether or not the student filled the others. A stand-in's value is
+  data the judge sent with the case: one of its inputs, a tensor, or a small form read here
+  against the program's names (`("mean", "gen_logits")`, see `STAND_IN_FORMS`), never code.
+For each case the judge sends, the reach module's (tools/todos.py `REACH_MODULE`)
+`REACH[path][N](module, case)` calls the program the way it runs (e.g.
+`StyleGAN2Loss.accumulate_gradients("Gmain", ...)`) and returns the captured names. The worker
+loads no other grading module: the judge's checks and oracles stay where it cannot read them.
+The worker answers with data only: one JSON header and a safetensors blob of the results, the
+gradients the case asked for, and the inputs as they were after the block.
 Nothing the worker says decides a score: the judge compares the numbers with its own oracles.
 """
 
@@ -48,17 +52,34 @@ class NotReached(Exception):
     """The program returned without running the graded block to its end."""
 
 
+# The forms of a stand-in that the judge may send: (form, name of the program's value).
+STAND_IN_FORMS = {
+    "name": lambda value: value,
+    "mean": lambda value: value.mean(),
+    "zeros_like": torch.zeros_like,
+}
+
+
 class Grading:
     """The object the instrumented module sees as `__grading__`."""
 
-    def __init__(self, stand_ins: dict):
+    def __init__(self):
         self.inputs: dict = {}
-        self.stand_ins = stand_ins
+        self.stand_ins: dict = {}  # name -> a tensor, a number or a form; data from the case
 
     def stand_in(self, name: str, scope: dict):
+        """The value of `name`, set by a TODO block that is not graded now."""
         if name in self.inputs:
             return self.inputs[name]
-        return self.stand_ins[name](scope)
+        if name not in self.stand_ins:
+            raise LookupError(f"the judge sent no value for `{name}` (set by another TODO block)")
+        value = self.stand_ins[name]
+        if isinstance(value, torch.Tensor):
+            return value.clone()
+        if isinstance(value, bool | int | float):
+            return value
+        form, source = value
+        return STAND_IN_FORMS[form](scope[source])
 
     def capture(self, scope: dict):
         raise Captured(dict(scope))
@@ -86,7 +107,7 @@ class Job:
     others: dict  # number -> result names of the file's other TODO blocks
     body: str | None  # the student's block body; None: the student's whole file is in `source`
     source: str | None  # the student's whole file (damaged markers), else None
-    checks: str  # the checks module, from the tree's root
+    reach: str  # the module that reaches the blocks (tools/todos.py REACH_MODULE), from the root
     scratch: str
     limits: sandbox.Limits
     user: tuple[int, int] | None
@@ -182,8 +203,8 @@ def _load_module(name: str, path: Path, source: str, grading: Grading) -> types.
     return module
 
 
-def _load_checks(tree: Path, rel: str) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("grading_checks", tree / rel)
+def _load_reach(tree: Path, rel: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("grading_reach", tree / rel)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -259,6 +280,18 @@ def reply_for(case: dict, scope: dict, inputs: dict, results: tuple[str, ...]) -
     return encode(header, tensors)
 
 
+def _is_stand_in(value) -> bool:
+    """Data only: a tensor, a number, or (form, name) with a form of STAND_IN_FORMS."""
+    if isinstance(value, torch.Tensor | bool | int | float):
+        return True
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and value[0] in STAND_IN_FORMS
+        and isinstance(value[1], str)
+    )
+
+
 def error_reply(kind: str, message: str) -> bytes:
     return encode({"ok": False, "kind": kind, "error": message}, {})
 
@@ -275,14 +308,10 @@ def serve(conn, job: Job) -> None:
     sys.path[:0] = [str(tree / root) for root in job.import_roots]
     sys.dont_write_bytecode = True
     torch.set_num_threads(1)
-    grading = Grading({})
+    grading = Grading()
     module, setup_error, lines = None, None, (0, 0)
     try:
-        checks = _load_checks(tree, job.checks)
-        stand_ins = getattr(checks, "STAND_INS", {})
-        # only for the other blocks: the graded block must not call for its own results
-        grading.stand_ins = {k: v for k, v in stand_ins.items() if k not in job.results}
-        reach = checks.REACH[job.path][job.number]
+        reach = _load_reach(tree, job.reach).REACH[job.path][job.number]
         pristine = markers.normalize((tree / job.path).read_text(encoding="utf-8"))
         source, lines = instrumented_source(job, pristine)
     except Exception as error:  # our side: the judge's canary reports it as a broken setup
@@ -312,6 +341,12 @@ def serve(conn, job: Job) -> None:
             conn.send_bytes(error_reply(*setup_error))
             continue
         grading.inputs = dict(case.get("inputs", {}))
+        # only for the other blocks: the graded block must not call for its own results
+        grading.stand_ins = {
+            name: value
+            for name, value in case.get("stand_ins", {}).items()
+            if name not in job.results and _is_stand_in(value)
+        }
         for name in case.get("requires_grad", ()):
             grading.inputs[name] = grading.inputs[name].detach().clone().requires_grad_(True)
         torch.manual_seed(case.get("seed", 0))

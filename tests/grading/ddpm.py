@@ -7,7 +7,8 @@ DDPMScheduler.step(): the judge sends the names in the block's scope and reads i
 - #2 gets x_t, eps and the six (correct) alphas and betas; x_0 is compared with Eq. (1);
 - #3 gets the same and x_0 as the program has it (clipped when clip_sample); the mean of
   x_(t-1) is compared with Eq. (2).
-So no block's score depends on another block. Schedules: the 1000 training steps (prev_t = t - 1,
+So no block's score depends on another block: the worker (tests/grading/reach.py) runs step()
+with the names of the other blocks taken from what the judge sent. Schedules: the 1000 training steps (prev_t = t - 1,
 -1 after t = 0), and 50 strided steps with 'leading' and 'trailing' spacing (the last step has
 prev_t = -1).
 """
@@ -16,7 +17,6 @@ import torch
 from diffusers import DDPMScheduler as OracleDDPM
 
 from tools.judge import Fail, assert_close, check
-from tools.worker import capture
 
 PATH = "Diffusion_homework/scheduler/DDPM_scheduler.py"
 TODO1, TODO2, TODO3 = f"{PATH}#1", f"{PATH}#2", f"{PATH}#3"
@@ -33,48 +33,6 @@ ALPHAS = (
     "current_alpha_t",
     "current_beta_t",
 )
-
-# ----------------------------------------------------------------------------- in the worker
-
-
-def reach_step(module, case):
-    """DDPMScheduler.step() at timestep t, stopped at the end of the graded block."""
-    args, inputs = case["args"], case["inputs"]
-    scheduler = module.DDPMScheduler(
-        **CONFIG, timestep_spacing=args["spacing"], clip_sample=args["clip"]
-    )
-    scheduler.set_timesteps(args["steps"])
-    shape = tuple(args["shape"])
-    sample = inputs.get("sample", torch.randn(shape))
-    model_output = inputs.get("model_output", torch.randn(shape))
-    return capture(scheduler.step, model_output, args["t"], sample)
-
-
-REACH = {PATH: {1: reach_step, 2: reach_step, 3: reach_step}}
-
-
-def _alpha_prod_t_prev(scope):
-    prev_t = scope["prev_t"]
-    return scope["self"].alphas_cumprod[prev_t] if prev_t >= 0 else scope["self"].one
-
-
-# What the other blocks of the file set, used only where the judge did not send the name.
-STAND_INS = {
-    "alpha_prod_t": lambda s: s["self"].alphas_cumprod[s["t"]],
-    "alpha_prod_t_prev": _alpha_prod_t_prev,
-    "beta_prod_t": lambda s: 1 - s["alpha_prod_t"],
-    "beta_prod_t_prev": lambda s: 1 - s["alpha_prod_t_prev"],
-    "current_alpha_t": lambda s: s["alpha_prod_t"] / s["alpha_prod_t_prev"],
-    "current_beta_t": lambda s: 1 - s["current_alpha_t"],
-    "pred_original_sample": lambda s: (
-        (s["sample"] - s["beta_prod_t"] ** 0.5 * s["model_output"]) / s["alpha_prod_t"] ** 0.5
-    ),
-    "pred_prev_sample": lambda s: (
-        s["alpha_prod_t_prev"] ** 0.5 * s["current_beta_t"] / s["beta_prod_t"]
-        * s["pred_original_sample"]
-        + s["current_alpha_t"] ** 0.5 * s["beta_prod_t_prev"] / s["beta_prod_t"] * s["sample"]
-    ),
-}  # fmt: skip
 
 # ----------------------------------------------------------------------------- the oracle
 
@@ -148,6 +106,7 @@ def check_alphas(block, steps, spacing, pairs):
             spacing=spacing,
             clip=True,
             shape=(1, 3, 4, 4),
+            config=CONFIG,
         )
         exact = alphas(t, prev_t)
         for name in ALPHAS:
@@ -186,7 +145,9 @@ def check_pred_original_sample(block, steps, spacing, clip, shape, pairs):
         x, eps = tensors(shape, t)
         a = alphas(t, prev_t)
         sent = {"sample": x, "model_output": eps, **a}
-        out = block(inputs=sent, t=t, steps=steps, spacing=spacing, clip=clip, shape=shape)
+        out = block(
+            inputs=sent, t=t, steps=steps, spacing=spacing, clip=clip, shape=shape, config=CONFIG
+        )
         out.assert_unchanged(sent)
         got = out.tensor("pred_original_sample", shape)
         want = (x.double() - a["beta_prod_t"].sqrt() * eps.double()) / a["alpha_prod_t"].sqrt()
@@ -226,7 +187,9 @@ def prev_mean(block, steps, spacing, clip, shape, t, prev_t):
     a = alphas(t, prev_t)
     x0 = x0_of(x, eps, a, clip)
     sent = {"sample": x, "model_output": eps, "pred_original_sample": x0, **a}
-    out = block(inputs=sent, t=t, steps=steps, spacing=spacing, clip=clip, shape=shape)
+    out = block(
+        inputs=sent, t=t, steps=steps, spacing=spacing, clip=clip, shape=shape, config=CONFIG
+    )
     out.assert_unchanged(sent)
     got = out.tensor("pred_prev_sample", shape)
     want = (
@@ -266,6 +229,9 @@ def prev_sample_with_50_steps(block, spacing):
 
 @check(TODO3)
 def last_step_returns_the_predicted_clean_image(block):
+    # x_0 is the answer at the last step only: a block that returns pred_original_sample at
+    # every step must not earn this check
+    check_prev_sample(block, 1000, "leading", True, SHAPES[1], [(1, 0)])
     got, _, x0 = prev_mean(block, 1000, "leading", True, SHAPES[1], 0, -1)
     assert_close(
         got,

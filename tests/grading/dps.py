@@ -1,83 +1,60 @@
 """Checks of DPS (Part B, Sec. 6): TODO #3 of scheduler/DDIM_scheduler.py, Eq. (11).
 
 TODO #3 lives in DDIMScheduler.dps_correction, which step(use_DPS=True) calls. The worker calls
-it directly (no other block of the file runs, so no stand-ins): x_t requires grad, and x_0 is
-computed from it through a small conv net of fixed weights that stands for the UNet's eps, as
-the sampling loop does. The judge sends y and the mask as inputs, to see in-place edits. The judge computes, with autograd on the reference formula,
+it directly (tests/grading/reach.py; no other block of the file runs, so no stand-ins): x_t
+requires grad, and x_0 and x_(t-1) are computed from it through a small conv net that stands
+for the UNet and the sampler, as the sampling loop does; the judge chooses the net's numbers and
+sends them with the case (`network`), and runs the same map (reach.py `dps_map`) for its
+oracle. The judge sends y and the mask as inputs, to see in-place edits. It computes, with
+autograd on the reference formula,
     x_(t-1) - DPS_scale * grad_(x_t) sum_i ||y_i - mask_i * x_0,i(x_t)||_2
 (per-image unsquared norms, the gradient taken w.r.t. x_t through the net).
 One norm over the whole tensor is Eq. (11) for one image: it earns every check but the one of a
 batch.
 """
 
+import importlib.util
+from pathlib import Path
+
 import torch
-import torch.nn.functional as F  # noqa: N812
-from diffusers import DDIMScheduler as OracleDDIM
 
 from tools.judge import Fail, check
-from tools.worker import capture
 
 PATH = "Diffusion_homework/scheduler/DDIM_scheduler.py"
 TODO3 = f"{PATH}#3"
 CONFIG = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear")
 
 
-class Inpainting:
-    """The measurement operator A of execute_DPS.py: keep the observed pixels."""
-
-    def forward(self, x, mask):
-        return x * mask
+# ----------------------------------------------------------------------------- the oracle
 
 
-def eps_net(x_t, t):
-    """eps_theta(x_t, t): two 3x3 convolutions with fixed random weights, mixing pixels and
-    channels as a UNet does (the same function in the judge and in the worker)."""
+def _map_of_the_worker():
+    """reach.py's dps_map: the judge differentiates the very map the worker runs."""
+    spec = importlib.util.spec_from_file_location(
+        "grading_reach_for_dps", Path(__file__).with_name("reach.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dps_map
+
+
+dps_map = _map_of_the_worker()
+
+
+def network(t):
+    """The numbers of the net from x_t to x_0 and x_(t-1) at timestep t (sent as data): fixed
+    random 3x3 convolutions, a bias that grows with t, and a net's share in x_0 that grows with
+    t, so that far from the end its Jacobian dominates dx_0/dx_t."""
     g = torch.Generator().manual_seed(0)
     w1, b1 = 0.3 * torch.randn(8, 3, 3, 3, generator=g), torch.randn(8, generator=g)
     w2 = 0.3 * torch.randn(3, 8, 3, 3, generator=g)
-    hidden = torch.tanh(F.conv2d(x_t, w1, b1 * t / 1000, padding=1))
-    return F.conv2d(hidden, w2, padding=1)
-
-
-def x0_from(x_t, t, alpha_bar, clip):
-    """x_0 of Eq. (10) from the net's eps (clipped to [-1, 1] when clip), and eps."""
-    eps = eps_net(x_t, t)
-    x0 = (x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
-    return (x0.clamp(-1, 1) if clip else x0), eps
-
-
-def previous(x0, eps):
-    """Stands for Eq. (9)'s x_(t-1); built from x_t like it."""
-    return 0.9 * x0 + 0.3 * eps
-
-
-# ----------------------------------------------------------------------------- in the worker
-
-
-def reach_dps(module, case):
-    """DDIMScheduler.dps_correction on a fresh graph from x_t through the net; y and the mask
-    are the judge's inputs themselves, so that it sees whether the block changed them."""
-    args, inputs = case["args"], case["inputs"]
-    scheduler = module.DDIMScheduler(**CONFIG)
-    sample = args["x_t"].clone().requires_grad_(True)
-    x0, eps = x0_from(sample, args["t"], scheduler.alphas_cumprod[args["t"]], args["clip"])
-    return capture(
-        scheduler.dps_correction,
-        sample,
-        x0,
-        previous(x0, eps),
-        inputs["measurement"],
-        Inpainting(),
-        inputs["mask"],
-        args["scale"],
-    )
-
-
-REACH = {PATH: {3: reach_dps}}
-
-# ----------------------------------------------------------------------------- the oracle
-
-ALPHAS_CUMPROD = OracleDDIM(**CONFIG).alphas_cumprod
+    return {
+        "w1": w1,
+        "b1": b1 * t / 1000,
+        "w2": w2,
+        "x0": (1 + t / 400, -(0.2 + t / 250)),
+        "prev": (0.9, 0.3),
+    }
 
 
 def problem(shape, seed=0):
@@ -92,10 +69,10 @@ def problem(shape, seed=0):
 def expected(x_t, t, y, mask, clip, scale, norms):
     """x_(t-1) before the update and after it; `norms` reduces the per-image norms [B]."""
     x = x_t.clone().requires_grad_(True)
-    x0, eps = x0_from(x, t, ALPHAS_CUMPROD[t], clip)
+    x0, prev = dps_map(x, network(t), clip)
     misfit = norms(torch.sqrt(((y - mask * x0) ** 2).flatten(1).sum(1)))
     (grad,) = torch.autograd.grad(misfit, x)
-    prev = previous(x0, eps).detach()
+    prev = prev.detach()
     return prev, prev - scale * grad
 
 
@@ -106,9 +83,10 @@ def run(block, shape, t, clip=False, scale=0.5, seed=0):
         inputs={"measurement": y, "mask": mask},
         extras=("sample",),
         x_t=x_t,
-        t=t,
+        net=network(t),
         clip=clip,
         scale=scale,
+        config=CONFIG,
     )
     after = {
         "sample": out["sample"],

@@ -1,52 +1,23 @@
 """Checks of GAN_homework/DiffAugment_pytorch.py, TODO #1: `rand_cutout` (handout Task 4).
 
-The worker runs the block inside the program's `rand_cutout(x)`, many times per case when the
-check needs statistics. The judge reads every image's box back from the output (the zeroed pixels
-of a strictly positive input) and checks, over many random draws: one box per image, sides in
-25%-50% of the height and of the width, every position inside the image possible, all channels
-alike, the gradient with respect to x equal to the mask. No particular random stream is assumed:
+The worker runs the block inside the program's `rand_cutout(x)` (tests/grading/reach.py), many
+times per case when the check needs statistics. The judge reads every image's box back from the
+output (the zeroed pixels of a strictly positive input) and checks, over many random draws: one
+box per image, sides in 25%-50% of the height and of the width, every position inside the image
+possible, all channels alike, the gradient with respect to x equal to the mask. No particular random stream is assumed:
 any correct implementation (a loop or vectorized, torch or numpy random numbers) passes.
 """
 
-import random
 import weakref
 
-import numpy as np
 import torch
 
 from tools.judge import Fail, check
-from tools.worker import capture
 
 CUTOUT = "GAN_homework/DiffAugment_pytorch.py"
 TODO = f"{CUTOUT}#1"
 HEIGHT, WIDTH = 40, 64  # non-square: the box sides are drawn from different ranges
-BATCH, DRAWS = 500, 4  # 2000 boxes for the statistics, from one call
-
-
-# ---------------------------------------------------------------- worker side: reach the block
-
-
-def reach_cutout(module, case):
-    """`rand_cutout(x)`, `draws` times on the same x; several draws come back stacked, [D, *x]."""
-    seed = case.get("seed", 0)
-    np.random.seed(seed)
-    random.seed(seed)
-    x = case["inputs"]["x"]
-    draws = case["args"].get("draws", 1)
-    if draws == 1:
-        return capture(module.rand_cutout, x)
-    found = []
-    for _ in range(draws):
-        scope = capture(module.rand_cutout, x)
-        if not isinstance(scope.get("x"), torch.Tensor):
-            return scope
-        found.append(scope["x"].detach().clone())
-    if len({tuple(f.shape) for f in found}) > 1:
-        return {"x": found[0]}  # the judge reports the shape
-    return {"x": torch.stack(found)}
-
-
-REACH = {CUTOUT: {1: reach_cutout}}
+BATCH, DRAWS = 250, 4  # 1000 boxes for the statistics, from one call (1000 x 2 x 40 x 64 floats)
 
 
 # ---------------------------------------------------------------- judge side: inputs and oracles
@@ -229,6 +200,7 @@ def cutout_gradient_is_the_mask(block, batch):
             "The output does not depend on x differentiably (detached?): G learns through the "
             "augmentation, so build it as x * mask."
         )
+    boxes_of(x, value)  # a box is cut out: an output equal to x has no zeroed box
     mask = (value != 0).to(x.dtype)
     grad = out.grad("x", "x")
     if grad is None or not torch.equal(grad, mask):

@@ -2,9 +2,10 @@
 
 Each block is graded as the function its entry in tools/todos.py describes: the judge hands it
 the logits (or images, or input gradients) in float64, the worker runs it inside a real phase
-of `StyleGAN2Loss.accumulate_gradients`, and the judge compares the value the block leaves (a
-per-sample tensor or its mean: the program takes the mean either way) and the gradient that
-the program's backward() sends into the logits with autograd on the reference formula. The
+of `StyleGAN2Loss.accumulate_gradients` (tests/grading/reach.py, with stand-in networks), and
+the judge compares the value the block leaves (a per-sample tensor or its mean: the program
+takes the mean either way) and the gradient that the program's backward() sends into the
+logits with autograd on the reference formula. The
 gradient with respect to the logits (or to dD(x)/dx for R1) is what reaches the networks'
 parameters by the chain rule, through code that is not a TODO.
 """
@@ -13,62 +14,21 @@ import torch
 import torch.nn.functional as F
 
 from tools.judge import Fail, check
-from tools.worker import capture
 
 LOSS = "GAN_homework/training/loss.py"
 TODO = LOSS + "#{}"
 SHAPE = (3, 5, 7)  # C, H, W of the images: non-square on purpose
 
 
-# ---------------------------------------------------------------- worker side: reach the blocks
-
-
-class StandInG(torch.nn.Module):
-    """G's interface (mapping, synthesis, z_dim) with a parameter, so that phases run."""
-
-    def __init__(self, shape, z_dim=4, num_ws=3):
-        super().__init__()
-        self.z_dim, self.num_ws, self.shape = z_dim, num_ws, shape
-        self.weight = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
-        self.mapping = lambda z, **kwargs: z[:, None, :1].repeat(1, self.num_ws, 1) * self.weight
-        self.synthesis = lambda ws, **kwargs: ws[:, :1, :1, None].expand(-1, *self.shape) * 0.5
-
-
-class StandInD(torch.nn.Module):
-    def __init__(self, shape):
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.linspace(-1, 1, shape[0] * shape[1] * shape[2]))
-
-    def forward(self, img, force_fp32=False):
-        return (img.flatten(1) * self.weight.to(img.dtype)).sum(1, keepdim=True).tanh()
-
-
-def reach_phase(module, case):
-    args = case["args"]
-    shape = tuple(args.get("shape", SHAPE))
-    batch = args["batch"]
-    G, D = StandInG(shape), StandInD(shape)
-    loss = module.StyleGAN2Loss(
-        "cpu",
-        G,
-        D,
-        r1_gamma=args.get("r1_gamma", 10.0),
-        style_mixing_prob=0.0,
-        diffaug_policy=args.get("policy", ""),
-    )
-    real_img = torch.rand((batch, *shape), dtype=torch.float64) * 2 - 1
-    gen_z = torch.randn((batch, G.z_dim), dtype=torch.float64)
-    return capture(loss.accumulate_gradients, args["phase"], real_img, gen_z, gain=1)
-
-
-REACH = {LOSS: {n: reach_phase for n in range(1, 6)}}
-# Values for the blocks that are not graded, so that a phase reaches the graded one.
-STAND_INS = {
-    "loss_Gmain": lambda scope: scope["gen_logits"].mean(),
-    "loss_Dgen": lambda scope: scope["gen_logits"].mean(),
-    "correct_input_to_discriminator_in_discriminator_loss": lambda scope: scope["real_img"],
-    "loss_Dreal": lambda scope: scope["real_logits"].mean(),
-    "loss_Dr1": lambda scope: scope["r1_grads"].square().sum(),
+# What the blocks that are not graded set, so that a phase reaches the graded one: sent with
+# every case as data (forms of tools/worker.py STAND_IN_FORMS, read against the program's names).
+# The program calls backward() on the losses, so they stay on the graph of the logits.
+OTHER_BLOCKS = {
+    "loss_Gmain": ("mean", "gen_logits"),
+    "loss_Dgen": ("mean", "gen_logits"),
+    "correct_input_to_discriminator_in_discriminator_loss": ("name", "real_img"),
+    "loss_Dreal": ("mean", "real_logits"),
+    "loss_Dr1": ("mean", "r1_grads"),
 }
 
 
@@ -137,8 +97,10 @@ def run_loss(block, name, wrt, phase, batch, seed, **args):
         inputs={wrt: x},
         requires_grad=(wrt,),
         grads=((name, wrt, "mean"),),
+        stand_ins=OTHER_BLOCKS,
         phase=phase,
         batch=batch,
+        shape=SHAPE,
         **args,
     )
     return x, out
@@ -256,7 +218,9 @@ def real_term_reads_the_real_images(block, batch):
     real_img, gen_img = images(batch, seed=60 + batch), images(batch, seed=70 + batch)
     out = block(
         inputs={"real_img": real_img, "gen_img": gen_img},
+        stand_ins=OTHER_BLOCKS,
         phase="Dmain",
+        shape=SHAPE,
         batch=batch,
         policy="color,translation",  # run_D augments: the block must not do it again
     )
@@ -266,7 +230,9 @@ def real_term_reads_the_real_images(block, batch):
 @check(TODO.format(3))
 def r1_reads_the_real_images(block):
     real_img = images(3, seed=80)
-    out = block(inputs={"real_img": real_img}, phase="Dreg", batch=3)
+    out = block(
+        inputs={"real_img": real_img}, stand_ins=OTHER_BLOCKS, phase="Dreg", batch=3, shape=SHAPE
+    )
     check_real_input(out, real_img, None)
 
 
@@ -284,6 +250,7 @@ def run_r1(block, batch, gamma, seed, shape=SHAPE):
         inputs={"r1_grads": grads},
         requires_grad=("r1_grads",),
         grads=(("loss_Dr1", "r1_grads", "mean"),),
+        stand_ins=OTHER_BLOCKS,
         phase="Dreg",
         batch=batch,
         r1_gamma=gamma,

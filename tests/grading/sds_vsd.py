@@ -4,7 +4,7 @@ and the weighting w(t) * grad_ in Diffusion_homework/execute_SDS_VSD.py #1.
 
 Each block is graded as the function its entry in tools/todos.py describes: the judge hands it
 the names in scope, the worker runs it inside the program's own function (`sds_gradient`,
-`sds_weights`, `vsd_gradient`, `sds_vsd_step`), and the judge compares what the block leaves
+`sds_weights`, `vsd_gradient`, `sds_vsd_step`; tests/grading/reach.py), and the judge compares what the block leaves
 with closed forms. The inputs it was given must come back unchanged where the program uses them
 again. `sds_vsd_step` is graded as the program runs it: one latent, batch 1.
 """
@@ -12,7 +12,6 @@ again. `sds_vsd_step` is graded as the program runs it: one latent, batch 1.
 import torch
 
 from tools.judge import Fail, check
-from tools.worker import capture
 
 SDS_STEP = "Diffusion_homework/execute_SDS_VSD.py"
 UTILS = "Diffusion_homework/utils/sds_vsd_utils.py"
@@ -20,53 +19,6 @@ SDS_VSD = f"{SDS_STEP}#1"
 SDS_GRAD = f"{UTILS}#1"
 WEIGHTS = f"{UTILS}#2"
 VSD_GRAD = f"{UTILS}#3"
-
-
-# ---------------------------------------------------------------- worker side: reach the blocks
-
-
-def reach_step(module, case):
-    """One `sds_vsd_step` on zero latents with SGD; the block's names are read before the step."""
-    given = case["inputs"]
-    latents = torch.zeros_like(given["grad_"], requires_grad=True)
-    optimizer = torch.optim.SGD([latents], lr=1.0)
-    return capture(
-        module.sds_vsd_step, latents, optimizer, given["grad_"], given["loss_weights"], given["t"]
-    )
-
-
-def reach_sds_gradient(module, case):
-    given = case["inputs"]
-    return capture(
-        module.sds_gradient, given["noise_pred"], given["noise"], grad_scale=given["grad_scale"]
-    )
-
-
-def reach_weights(module, case):
-    given = case["inputs"]
-    return capture(module.sds_weights, given["t"], given["alphas_cumprod"])
-
-
-def reach_vsd_gradient(module, case):
-    given = case["inputs"]
-    return capture(
-        module.vsd_gradient,
-        given["noise_pred"],
-        given["noise_pred_phi"],
-        grad_scale=given["grad_scale"],
-    )
-
-
-REACH = {
-    SDS_STEP: {1: reach_step},
-    UTILS: {1: reach_sds_gradient, 2: reach_weights, 3: reach_vsd_gradient},
-}
-# The blocks of sds_vsd_utils.py sit in separate functions, so a graded block never runs another
-# one; these values only keep the worker whole if that changes.
-STAND_INS = {
-    "weight": lambda scope: torch.ones(scope["t"].shape),
-    "grad_": lambda scope: torch.zeros_like(scope["noise_pred"]),
-}
 
 
 # ---------------------------------------------------------------- judge side: inputs and oracles

@@ -7,6 +7,7 @@ SKIP_DIRS = frozenset({"__pycache__", ".git", ".venv", "__MACOSX"})
 SKIP_SUFFIXES = frozenset({".pyc", ".zip"})
 IMPORT_ROOTS = ("hw",)
 PRELOAD = ()
+REACH_MODULE = "tests/grading/reach.py"
 
 
 @dataclass(frozen=True)

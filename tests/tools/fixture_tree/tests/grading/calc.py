@@ -1,21 +1,8 @@
 """Checks of hw/calc.py: double (TODO #1) and clamp (TODO #2)."""
 
 from tools.judge import Fail, check
-from tools.worker import capture
 
 DOUBLE, CLAMP = "hw/calc.py#1", "hw/calc.py#2"
-
-
-def reach_double(module, case):
-    return capture(module.double, case["args"]["x"])
-
-
-def reach_clamp(module, case):
-    args = case["args"]
-    return capture(module.clamp, [args["value"]], args["low"], args["high"])
-
-
-REACH = {"hw/calc.py": {1: reach_double, 2: reach_clamp}}
 
 
 @check(DOUBLE)
