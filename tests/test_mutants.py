@@ -2,11 +2,13 @@
 alternative right one.
 
 Each `tests/mutants/<part>.py` holds
-    MUTANTS = {"<TODO id>": {"wrong": [(description, body), ...], "right": [(description, body), ...]}}
+    MUTANTS = {"<TODO id>": {"wrong": [(description, body), ...], "right": [(description, body), ...],
+                             "nothing": [(description, body), ...]}}
 with bodies written at indentation 0. Each body is graded alone, as grade.py grades a block
 (tools/grade.py `grade_bodies`: the judge's checks against a worker running that body), in one
 grading session per tree; a wrong body must score less than full marks, a right body full
-marks. One test per body. The harness is also tested on the tools' fixture tree
+marks, and a "nothing" body (one that does no work: it returns one of its inputs, or the
+identity) no point at all; every TODO of tools/todos.py has "nothing" bodies. One test per body. The harness is also tested on the tools' fixture tree
 (tests/tools/fixture_tree/), which carries its own small mutant table.
 """
 
@@ -26,6 +28,7 @@ FIXTURE = ROOT / "tests" / "tools" / "fixture_tree"
 pytestmark = pytest.mark.slow
 
 _SESSIONS: dict = {}
+KINDS = ("wrong", "right", "nothing")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,7 +64,7 @@ def mutant_cases(tree: Path) -> list:
         for todo, kinds in table.items():
             if todo not in present:
                 continue
-            for kind in ("wrong", "right"):
+            for kind in KINDS:
                 for description, body in kinds.get(kind, []):
                     slug = re.sub(r"[^A-Za-z0-9.+*/=<>-]+", "_", description).strip("_")[:60]
                     cases.append(
@@ -78,7 +81,12 @@ def check_mutant(tree: Path, todo: str, kind: str, description: str, body: str, 
     reasons = "\n".join(f"  - {line}" for line in summary["failed"]) or "  (every check passed)"
     shown = "\n".join("    " + line for line in body.splitlines())
     assert summary["tests"] > 0, f"{todo} has no grading check"
-    if kind == "wrong":
+    if kind == "nothing":
+        assert summary["score"] == 0, (
+            f"'{description}' for {todo} does no work but gets {summary['score']:g} of "
+            f"{summary['max_score']:g} points:\n{shown}"
+        )
+    elif kind == "wrong":
         assert summary["score"] < summary["max_score"] - 1e-9, (
             f"wrong answer '{description}' for {todo} gets full marks; no grading check catches:\n"
             f"{shown}"
@@ -100,12 +108,23 @@ def test_mutant_tables_name_known_todos_with_bodies():
         assert isinstance(table, dict), f"{path}: MUTANTS must be a dict"
         for todo, kinds in table.items():
             assert todo in known, f"{path}: {todo!r} is not a TODO id of tools/todos.py"
-            assert set(kinds) <= {"wrong", "right"}, f"{path}: {todo}: keys must be wrong/right"
+            assert set(kinds) <= set(KINDS), f"{path}: {todo}: keys must be {'/'.join(KINDS)}"
             for kind, bodies in kinds.items():
                 for entry in bodies:
                     assert len(entry) == 2 and all(isinstance(x, str) for x in entry), (
                         f"{path}: {todo} {kind}: entries are (description, body) string pairs"
                     )
+
+
+def test_every_todo_has_bodies_that_do_nothing():
+    nothing = {
+        todo
+        for table in mutant_tables(ROOT).values()
+        for todo, kinds in table.items()
+        if kinds.get("nothing")
+    }
+    missing = [t.id for t in grade.load_table(ROOT).TODOS if t.id not in nothing]
+    assert not missing, f"no 'nothing' body (the block returns its input) for {missing}"
 
 
 # ----------------------------------------------------------------------------- the harness itself
@@ -119,6 +138,11 @@ def test_harness_on_the_fixture_tree(tree, todo, kind, description, body):
 def test_harness_flags_checks_that_miss_a_wrong_answer():
     with pytest.raises(AssertionError, match="gets full marks; no grading check catches"):
         check_mutant(FIXTURE, "hw/calc.py#1", "wrong", "actually right", "y = x + x\n")
+
+
+def test_harness_flags_checks_that_give_points_for_doing_nothing():
+    with pytest.raises(AssertionError, match="does no work but gets 3 of 3 points"):
+        check_mutant(FIXTURE, "hw/calc.py#1", "nothing", "actually right", "y = x + x\n")
 
 
 def test_harness_flags_checks_that_reject_a_right_answer():

@@ -31,6 +31,16 @@ def ddpm_1(
 
 MUTANTS = {
     f"{DDPM}#1": {
+        "nothing": [
+            (
+                "alpha-bars of 1 (no noise at all)",
+                "alpha_prod_t = alpha_prod_t_prev = current_alpha_t = self.one\nbeta_prod_t = beta_prod_t_prev = current_beta_t = 1 - self.one\n",
+            ),
+            (
+                "the timestep itself",
+                "alpha_prod_t = alpha_prod_t_prev = beta_prod_t = t\nbeta_prod_t_prev = current_alpha_t = current_beta_t = t\n",
+            ),
+        ],
         "wrong": [
             (
                 "no prev_t < 0 case (wraps to alphas_cumprod[-1])",
@@ -120,6 +130,10 @@ MUTANTS = {
         ],
     },
     f"{DDPM}#2": {
+        "nothing": [
+            ("x_t itself", "pred_original_sample = sample\n"),
+            ("the predicted noise itself", "pred_original_sample = model_output\n"),
+        ],
         "wrong": [
             (
                 "sqrt missing on beta-bar",
@@ -189,6 +203,10 @@ MUTANTS = {
         ],
     },
     f"{DDPM}#3": {
+        "nothing": [
+            ("x_t itself", "pred_prev_sample = sample\n"),
+            ("x_0 at every step", "pred_prev_sample = pred_original_sample\n"),
+        ],
         "wrong": [
             (
                 "coefficients swapped",
@@ -259,6 +277,13 @@ MUTANTS = {
         ],
     },
     f"{DDIM}#1": {
+        "nothing": [
+            (
+                "x_t itself, beta-bar = alpha-bar",
+                "beta_prod_t = alpha_prod_t\npred_original_sample = sample\n",
+            ),
+            ("x_t itself", "beta_prod_t = 1 - alpha_prod_t\npred_original_sample = sample\n"),
+        ],
         "wrong": [
             (
                 "sqrt missing on beta-bar",
@@ -312,6 +337,10 @@ MUTANTS = {
         ],
     },
     f"{DDIM}#2": {
+        "nothing": [
+            ("x_t itself", "prev_sample = sample\n"),
+            ("x_0 itself", "prev_sample = pred_original_sample\n"),
+        ],
         "wrong": [
             (
                 "sigma_t left out of the direction term",
@@ -367,6 +396,9 @@ MUTANTS = {
         ],
     },
     f"{DDIM}#3": {
+        "nothing": [
+            ("no correction", "prev_sample = prev_sample\n"),
+        ],
         "wrong": [
             (
                 "squared norm",

@@ -1,9 +1,10 @@
 """Plausible wrong and alternative right answers for the GAN TODO blocks (Part A).
 
 Each body replaces the code between a TODO's BEGIN/END markers (written at indentation 0; the
-mutant harness re-indents it). The TODO's grading tests must fail on every "wrong" body and pass
-on every "right" one. Names in scope: each TODO's `scope` in tools/todos.py (loss.py imports
-torch and torch.nn.functional as F; DiffAugment_pytorch.py imports numpy as np and torch).
+mutant harness re-indents it). The TODO's grading tests must fail on every "wrong" body, pass
+on every "right" one, and give no point to a "nothing" body (it returns its input: no work).
+Names in scope: each TODO's `scope` in tools/todos.py (loss.py imports torch and
+torch.nn.functional as F; DiffAugment_pytorch.py imports numpy as np and torch).
 """
 
 LOSS = "GAN_homework/training/loss.py"
@@ -11,6 +12,9 @@ CUTOUT = "GAN_homework/DiffAugment_pytorch.py#1"
 
 MUTANTS = {
     f"{LOSS}#1": {
+        "nothing": [
+            ("the logits themselves", "loss_Gmain = gen_logits\n"),
+        ],
         "wrong": [
             ("wrong sign", "loss_Gmain = F.softplus(gen_logits)\n"),
             ("log-sigmoid without the minus", "loss_Gmain = F.logsigmoid(gen_logits)\n"),
@@ -30,6 +34,9 @@ MUTANTS = {
         ],
     },
     f"{LOSS}#2": {
+        "nothing": [
+            ("the logits themselves", "loss_Dgen = gen_logits\n"),
+        ],
         "wrong": [
             ("wrong sign (the generator's loss)", "loss_Dgen = F.softplus(-gen_logits)\n"),
             ("log-sigmoid without a minus", "loss_Dgen = F.logsigmoid(-gen_logits)\n"),
@@ -47,6 +54,12 @@ MUTANTS = {
         ],
     },
     f"{LOSS}#3": {
+        "nothing": [
+            (
+                "the other input, gen_img",
+                "correct_input_to_discriminator_in_discriminator_loss = gen_img\n",
+            ),
+        ],
         "wrong": [
             (
                 "generated images",
@@ -80,6 +93,9 @@ MUTANTS = {
         ],
     },
     f"{LOSS}#4": {
+        "nothing": [
+            ("the logits themselves", "loss_Dreal = real_logits\n"),
+        ],
         "wrong": [
             ("wrong sign", "loss_Dreal = F.softplus(real_logits)\n"),
             ("log-sigmoid without the minus", "loss_Dreal = F.logsigmoid(real_logits)\n"),
@@ -102,6 +118,10 @@ MUTANTS = {
         ],
     },
     f"{LOSS}#5": {
+        "nothing": [
+            ("the gradients themselves", "loss_Dr1 = r1_grads\n"),
+            ("gamma alone", "loss_Dr1 = self.r1_gamma\n"),
+        ],
         "wrong": [
             ("no 1/2", "loss_Dr1 = r1_grads.square().sum(dim=[1, 2, 3]) * self.r1_gamma\n"),
             ("no gamma", "loss_Dr1 = r1_grads.square().sum(dim=[1, 2, 3]) / 2\n"),
@@ -145,6 +165,11 @@ MUTANTS = {
         ],
     },
     CUTOUT: {
+        "nothing": [
+            ("x unchanged", "x = x\n"),
+            ("a copy of x", "x = x.clone()\n"),
+            ("times a mask of ones", "x = x * torch.ones_like(x)\n"),
+        ],
         "wrong": [
             (
                 "fixed box size (ratio of the size)",

@@ -2,6 +2,9 @@
 
 MUTANTS = {
     "Diffusion_homework/execute_SDS_VSD.py#1": {
+        "nothing": [
+            ("grad_ unchanged", "grad_ = grad_\n"),
+        ],
         "wrong": [
             ("no weighting", "grad_ = grad_\n"),
             ("off by one timestep", "grad_ = loss_weights[t - 1].reshape(-1, 1, 1, 1) * grad_\n"),
@@ -26,6 +29,10 @@ MUTANTS = {
         ],
     },
     "Diffusion_homework/utils/sds_vsd_utils.py#1": {
+        "nothing": [
+            ("the prediction itself", "grad_ = noise_pred\n"),
+            ("the noise itself", "grad_ = noise\n"),
+        ],
         "wrong": [
             ("sign flipped", "grad_ = grad_scale * (noise - noise_pred)\n"),
             ("grad_scale missing", "grad_ = noise_pred - noise\n"),
@@ -40,6 +47,10 @@ MUTANTS = {
         ],
     },
     "Diffusion_homework/utils/sds_vsd_utils.py#2": {
+        "nothing": [
+            ("the timesteps themselves", "weight = t\n"),
+            ("weights of 1", "weight = torch.ones_like(t, dtype=alphas_cumprod.dtype)\n"),
+        ],
         "wrong": [
             ("sigma_t instead of sigma_t^2", "weight = sqrt_1m_alphas_cumprod[t]\n"),
             ("alpha-bar_t", "weight = alphas_cumprod[t]\n"),
@@ -64,6 +75,10 @@ MUTANTS = {
         ],
     },
     "Diffusion_homework/utils/sds_vsd_utils.py#3": {
+        "nothing": [
+            ("the prediction itself", "grad_ = noise_pred\n"),
+            ("the LoRA prediction itself", "grad_ = noise_pred_phi\n"),
+        ],
         "wrong": [
             ("sign flipped", "grad_ = grad_scale * (noise_pred_phi - noise_pred)\n"),
             ("grad_scale missing", "grad_ = noise_pred - noise_pred_phi\n"),
