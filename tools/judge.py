@@ -4,8 +4,10 @@ A checks module (named per TODO in tools/todos.py) holds, for the judge, functio
 `@check(todo_id, weight=..., params=[...])`; each gets a `Block` and calls it like the function
 the TODO table describes: `out = block(inputs={...}, ...)` sends one case to the block's worker
 and returns the worker's numbers (`Outputs`); the check compares them with its own oracle and
-raises `Fail` (or AssertionError) with a message for the student. For the worker, the same
-module holds `REACH`: how the program reaches each block (see tools/worker.py).
+raises `Fail` (or AssertionError) with a message for the student. The judge loads the checks
+modules from the course tree; a worker loads only the reach module (tools/todos.py
+`REACH_MODULE`: how the program reaches each block, see tools/worker.py) and gets every value
+it needs, stand-ins for the other blocks included, as data in the case.
 
 Student code never runs in this process: each block runs in a worker forked from a clean,
 preloaded server, confined by tools/sandbox.py, with one time budget per TODO enforced from
@@ -22,7 +24,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
-import shutil
 import struct
 import threading
 import time
@@ -34,7 +35,13 @@ from safetensors.torch import load as load_tensors
 
 from tools import sandbox, worker
 
-MAX_REPLY_BYTES = 256 * 1024**2
+MAX_REPLY_BYTES = 256 * 1024**2  # the most one reply may carry, whatever the case
+# A reply is bounded before it is parsed, by what its case can legitimately return: one entry
+# per result and extra (value/), per gradient asked (grad/) and per tensor sent (after/).
+MAX_REPLY_HEADER_BYTES = 1_000_000  # the reply's JSON header, error messages included
+REPLY_HEADER_BYTES_PER_ENTRY = 1024  # of the tensors' (safetensors) header, per entry
+REPLY_FLOOR_BYTES = 16 * 1024**2  # tensor data any case may return, whatever it sent
+REPLY_BYTES_PER_INPUT_BYTE = 8  # and per entry, this many times the bytes of the tensors sent
 NOT_DONE = "not done yet"
 
 
@@ -180,18 +187,75 @@ def assert_close(actual, expected, message, rtol=1e-4):
         raise Fail(f"{message} (largest error {err:.3g})")
 
 
-def decode(data: bytes, results: tuple[str, ...]):
-    """(header, tensors) of a reply; raises ValueError on anything malformed."""
+class ReplyTooLarge(ValueError):
+    """A reply larger than what its case can return: refused before it is parsed."""
+
+
+def _json(data: bytes):
+    try:
+        return json.loads(data.decode())
+    except RecursionError:  # nesting deeper than any reply has
+        raise ValueError("nesting too deep") from None
+
+
+def _tensor_bytes(value, depth=0) -> int:
+    """Bytes of the tensors (and arrays) in a case's inputs or arguments."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(getattr(value, "nbytes", None), int):
+        return value.nbytes
+    if depth < 8 and isinstance(value, dict | list | tuple):
+        items = value.values() if isinstance(value, dict) else value
+        return sum(_tensor_bytes(item, depth + 1) for item in items)
+    return 0
+
+
+def reply_bounds(case: dict, results: tuple[str, ...]) -> dict:
+    """What a reply to `case` may hold: its entries (safetensors keys), the bytes of its
+    tensors' header and of their data."""
+    inputs = case.get("inputs") or {}
+    names = [*results, *case.get("extras", ())]
+    grads = [f"{g[0]}|{g[1]}" for g in case.get("grads", ())]
+    entries = {
+        *(f"value/{name}" for name in names),
+        *(f"grad/{key}" for key in grads),
+        *(f"after/{name}" for name in inputs),
+    }
+    sent = _tensor_bytes(inputs) + _tensor_bytes(case.get("args") or {})
+    return {
+        "entries": entries,
+        "values": len(set(names)),
+        "grads": len(set(grads)),
+        "after": len(inputs),
+        "header_bytes": REPLY_HEADER_BYTES_PER_ENTRY * (len(entries) + 1),
+        "data_bytes": REPLY_FLOOR_BYTES + REPLY_BYTES_PER_INPUT_BYTE * len(entries) * sent,
+    }
+
+
+def decode(data: bytes, results: tuple[str, ...], case: dict | None = None):
+    """(header, tensors) of a reply; raises ValueError on anything malformed, ReplyTooLarge
+    (before parsing the tensors) on anything more than `case` can return."""
     if len(data) < 4:
         raise ValueError("short reply")
     (size,) = struct.unpack("<I", data[:4])
-    if size > len(data) - 4 or size > 1_000_000:
+    if size > len(data) - 4:
         raise ValueError("bad header length")
-    header = json.loads(data[4 : 4 + size].decode())
+    if size > MAX_REPLY_HEADER_BYTES:
+        raise ReplyTooLarge(f"a header of {size} bytes")
+    header = _json(data[4 : 4 + size])
     if not isinstance(header, dict) or not isinstance(header.get("ok"), bool):
         raise ValueError("bad header")
-    blob = data[4 + size :]
-    tensors = load_tensors(blob) if blob else {}
+    blob = memoryview(data)[4 + size :]  # no copy before it is known to be within bounds
+    bounds = reply_bounds(case or {}, results)
+    for part in ("values", "grads", "after"):
+        entries = header.get(part)
+        if isinstance(entries, dict | list) and len(entries) > bounds[part]:
+            raise ReplyTooLarge(f"{len(entries)} {part} where the case has {bounds[part]}")
+    if blob:
+        _check_tensors_header(blob, bounds)
+        tensors = load_tensors(bytes(blob))
+    else:
+        tensors = {}
     if header["ok"]:
         values = header.get("values")
         if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
@@ -204,17 +268,52 @@ def decode(data: bytes, results: tuple[str, ...]):
     return header, tensors
 
 
+def _check_tensors_header(blob: memoryview, bounds: dict) -> None:
+    """The safetensors blob's header (8 bytes of length, little-endian, then JSON) and data
+    within `bounds`, read without parsing the tensors."""
+    if len(blob) < 8:
+        raise ValueError("short tensors")
+    (size,) = struct.unpack("<Q", blob[:8])
+    if size > bounds["header_bytes"]:
+        raise ReplyTooLarge(
+            f"a tensor header of {size} bytes where at most {bounds['header_bytes']} can be"
+        )
+    if size > len(blob) - 8:
+        raise ValueError("bad tensor header length")
+    entries = _json(bytes(blob[8 : 8 + size]))
+    if not isinstance(entries, dict):
+        raise ValueError("bad tensor header")
+    names = [name for name in entries if name != "__metadata__"]
+    if len(names) > len(bounds["entries"]):
+        raise ReplyTooLarge(f"{len(names)} tensors where at most {len(bounds['entries'])} can be")
+    unknown = [name for name in names if name not in bounds["entries"]]
+    if unknown:
+        raise ReplyTooLarge(f"a tensor {printable(unknown[0])[:80]!r} the case did not ask for")
+    data = len(blob) - 8 - size
+    if data > bounds["data_bytes"]:
+        raise ReplyTooLarge(f"{data} bytes of tensors where at most {bounds['data_bytes']} can be")
+
+
 # ----------------------------------------------------------------------------- workers
 
 
 @dataclass
 class Budget:
+    """The seconds of one TODO: its worker calls and the judge's work on its replies (decoding
+    them, comparing them) together; a TODO that has used them up is not checked further."""
+
     seconds: float
     used: float = 0.0
 
     @property
     def left(self) -> float:
         return self.seconds - self.used
+
+    def charge(self, seconds: float) -> None:
+        self.used += max(0.0, seconds)
+
+    def used_up(self) -> str:
+        return f"not run: the block used up its time limit of {self.seconds:g} s"
 
 
 class Worker:
@@ -227,12 +326,13 @@ class Worker:
 
     def start(self):
         scratch = Path(self.job.scratch)
-        shutil.rmtree(scratch, ignore_errors=True)
+        sandbox.remove_tree(scratch)
         scratch.mkdir(mode=0o700, parents=True)
+        self.judge.ensure_server()
         mine, theirs = self.judge.context.Pipe(duplex=True)
         process = self.judge.context.Process(target=worker.serve, args=(theirs, self.job))
         try:
-            process.start()
+            self.judge.start(process)
         except (OSError, ChildProcessError, EOFError) as error:
             mine.close()
             raise HarnessError(f"a worker process could not be started ({error})") from None
@@ -254,9 +354,7 @@ class Worker:
     def call(self, case: dict):
         """(header, tensors) for one case, or raises BlockError."""
         if self.budget.left <= 0:
-            raise BlockError(
-                f"not run: the block used up its time limit of {self.budget.seconds:g} s"
-            )
+            raise BlockError(self.budget.used_up())
         if self.process is None:
             self.start()
         started = time.monotonic()
@@ -279,16 +377,24 @@ class Worker:
             data = None
         finally:
             watchdog.cancel()
-            self.budget.used += time.monotonic() - started
+            self.budget.charge(time.monotonic() - started)
         if data is None:
             why = self._why_no_reply()
             self.stop()
             raise BlockError(why)
+        decoding = time.monotonic()
         try:
-            return decode(data, self.job.results)
+            return decode(data, self.job.results, case)
+        except ReplyTooLarge as error:
+            self.stop()
+            raise BlockError(
+                f"the block's process sent an answer larger than its results can be ({error})"
+            ) from None
         except (ValueError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as error:
             self.stop()
             raise BlockError(f"the block's process sent an unreadable answer ({error})") from None
+        finally:
+            self.budget.charge(time.monotonic() - decoding)
 
     def _time_up(self):
         self.timed_out = True
@@ -320,9 +426,16 @@ class Block:
         self.canary = Worker(judge, canary_job, Budget(judge.limits.seconds))
         self.verified = todo in judge.verified
 
-    def __call__(self, inputs=None, requires_grad=(), grads=(), extras=(), seed=0, **args):
+    def __call__(
+        self, inputs=None, requires_grad=(), grads=(), extras=(), seed=0, stand_ins=None, **args
+    ):
+        """One case. `stand_ins`: the values of names that the file's other blocks set, as data
+        (a tensor, a number, or a form of tools/worker.py STAND_IN_FORMS such as
+        `("mean", "gen_logits")`); `inputs` serve as stand-ins too."""
+        own = set(self.worker.job.results)
         case = {
             "inputs": dict(inputs or {}),
+            "stand_ins": {k: v for k, v in (stand_ins or {}).items() if k not in own},
             "requires_grad": tuple(requires_grad),
             "grads": tuple(grads),
             "extras": tuple(extras),
@@ -392,7 +505,8 @@ class Judge:
 
     def __enter__(self):
         self.verified = set()  # TODOs whose canary showed that the set-up reaches the block
-        self.user = sandbox.worker_user()
+        self.isolation = sandbox.isolation(self.hidden)
+        self.user = self.isolation.user
         sandbox.become_subreaper()
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(
@@ -407,8 +521,9 @@ class Judge:
         )
         self.keep = set(sandbox.children(os.getpid()))
         # start the server now, so that it is not taken for a stray process later
+        self.ensure_server()
         probe = self.context.Process(target=_nothing)
-        probe.start()
+        self.start(probe)
         probe.join()
         self.keep = set(sandbox.children(os.getpid()))
         return self
@@ -418,6 +533,46 @@ class Judge:
 
     def sweep(self):
         sandbox.sweep(self.keep, self.user)
+
+    def start(self, process):
+        """Start a process of the server. Its child changes into this process's working folder
+        first, which must exist in the sandbox: start it from the shared folder."""
+        if self.isolation.sandbox is None:
+            process.start()
+            return
+        here = os.getcwd()
+        os.chdir(self.isolation.shared)
+        try:
+            process.start()
+        finally:
+            os.chdir(here)
+
+    def ensure_server(self):
+        """The server that forks the workers runs in the sandbox where there is one (started
+        once per process, and again, sandboxed, if it ever ended)."""
+        sandbox.ensure_server(self.isolation, self.tree)
+
+    def clean_up(self):
+        """After each TODO: nothing the block left (processes, files, IPC objects) reaches the
+        next one. In the sandbox, a process of the server empties its private folders and IPC
+        namespace; without one, the worker user's files in every world-writable folder of the
+        host and its IPC objects are removed."""
+        self.sweep()
+        sandbox.release_memory()  # a TODO's big replies must not add up to the next one's
+        if self.isolation.sandbox is not None:
+            self.ensure_server()
+            cleaner = self.context.Process(
+                target=sandbox.clear_private, args=(str(self.isolation.shared),)
+            )
+            self.start(cleaner)
+            cleaner.join(60)
+            if cleaner.is_alive():
+                cleaner.kill()
+                cleaner.join()
+        elif self.user is not None:
+            for folder in sandbox.shared_folders():
+                sandbox.remove_files_of(self.user[0], (folder,))
+            sandbox.remove_ipc_of(self.user[0])
 
     def job(self, todo, table, body, source, label) -> worker.Job:
         others = {
@@ -434,17 +589,18 @@ class Judge:
             others=others,
             body=body,
             source=source,
-            checks=todo.checks,
+            reach=table.REACH_MODULE,
             scratch=str(scratch),
             limits=self.limits,
             user=self.user,
             hidden=self.hidden,
         )
 
-    def run(self, todo, table, checks: list[Check], body, source=None) -> list[Verdict]:
-        """Every check of one TODO block; the block is the student's body (or whole file)."""
+    def run(self, todo, table, checks: list[Check], body, source=None, seconds=None):
+        """Every check of one TODO block (a list of Verdicts); the block is the student's body
+        (or whole file); `seconds`, when given, replaces the limit of this TODO."""
         starter = f'raise NotImplementedError("TODO #{todo.number} in {todo.path}")\n'
-        budget = Budget(self.limits.seconds)
+        budget = Budget(self.limits.seconds if seconds is None else seconds)
         block = Block(
             self,
             todo.id,
@@ -455,7 +611,11 @@ class Judge:
         verdicts = []
         try:
             for item in checks:
-                started = time.monotonic()
+                if budget.left <= 0:
+                    verdicts.append(Verdict(item, False, budget.used_up(), 0.0))
+                    continue
+                started, charged = time.monotonic(), budget.used
+                canary = block.canary.budget.used
                 try:
                     if item.has_param:
                         param = item.param if isinstance(item.param, tuple) else (item.param,)
@@ -470,11 +630,16 @@ class Judge:
                 except Exception as error:  # the oracle could not use the block's numbers
                     passed = False
                     message = f"the block's results could not be checked ({type(error).__name__}: {error})"
-                verdicts.append(Verdict(item, passed, message, time.monotonic() - started))
+                seconds = time.monotonic() - started
+                # the judge's own work in the check (decoding, comparing) is the TODO's time too;
+                # the canary's (the grading set-up's) is not
+                budget.charge(
+                    seconds - (block.canary.budget.used - canary) - (budget.used - charged)
+                )
+                verdicts.append(Verdict(item, passed, message, seconds))
         finally:
             block.close()
-            if self.user is not None:
-                sandbox.remove_files_of(self.user[0])
+            self.clean_up()
         return verdicts
 
 

@@ -3,21 +3,25 @@
 A worker may run as a user that cannot read the Python installation (when grading runs as
 root and Python lives in root's home), so every module a graded file needs must already be
 loaded when the worker is forked. This module imports them: the external modules that the
-homework's graded files, the modules they import from the homework, and the checks modules
-import at their top level (found by reading the files, never by running them), plus
-`STUDENT_MODULES`, the modules a TODO block may reasonably import.
+homework's graded files, the modules they import from the homework, and the reach module
+(tools/todos.py REACH_MODULE, the one grading module a worker loads) import at their top level
+(found by reading the files, never by running them), plus `STUDENT_MODULES`, the modules a TODO
+block may reasonably import. The checks modules are the judge's: it imports them itself.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import gc
 import importlib
+import os
 from pathlib import Path
 
 from tools import todos
 
-ROOT = Path(__file__).resolve().parent.parent
+# HW5_PRELOAD_TREE: the solution-free tree, where the server runs in a sandbox without the course.
+ROOT = Path(os.environ.get("HW5_PRELOAD_TREE") or Path(__file__).resolve().parent.parent)
 STUDENT_MODULES = (
     "math",
     "random",
@@ -78,13 +82,17 @@ def external_imports(files: list[Path], roots: list[Path]) -> list[tuple[str, tu
 
 def preload() -> None:
     roots = [ROOT / root for root in todos.IMPORT_ROOTS]
-    files = sorted({ROOT / t.path for t in todos.TODOS} | {ROOT / t.checks for t in todos.TODOS})
+    files = sorted({ROOT / t.path for t in todos.TODOS} | {ROOT / todos.REACH_MODULE})
     wanted = [(name, ()) for name in (*todos.PRELOAD, *STUDENT_MODULES)]
     for module, names in wanted + external_imports(files, roots):
         with contextlib.suppress(Exception):  # what is missing fails in the worker, loudly
             loaded = importlib.import_module(module)
             for name in names:
                 getattr(loaded, name, None)  # load lazily exported attributes now
+    # Workers are forked from this process: with everything loaded so far out of the garbage
+    # collector's reach, a collection in a worker does not copy these objects' memory pages.
+    gc.collect()
+    gc.freeze()
 
 
 preload()

@@ -147,7 +147,9 @@ def test_bad_submission_path_is_one_clear_sentence(tree, tmp_path):
     result = run_tool("grade", "--submission", tmp_path / "nope", "--tree", tree, "--out", out)
     assert result.returncode != 0
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
-    assert not out.exists()
+    failed = json.loads(out.read_text())  # Gradescope shows this, not a failed autograder
+    assert failed["score"] == 0 and failed["tests"] == [] and "does not exist" in failed["output"]
+    assert failed["output_format"] == "text"
 
 
 def corrupt(path, member):
@@ -263,12 +265,15 @@ def test_grading_needs_no_pytest_and_a_missing_library_is_one_sentence(tree, tmp
 
 
 def test_a_broken_set_up_stops_grading_instead_of_scoring_zeros(tree, tmp_path):
-    checks = tree / "tests/grading/area.py"
-    checks.write_text(checks.read_text().replace("module.rect_area,", "module.no_such_function,"))
+    reach = tree / "tests/grading/reach.py"
+    reach.write_text(reach.read_text().replace("module.rect_area,", "module.no_such_function,"))
     out = tmp_path / "r.json"
     result = run_tool("grade", "--submission", tree, "--tree", tree, "--out", out)
-    assert result.returncode == 2 and not out.exists()
+    assert result.returncode == 2
     assert "the grading set-up is broken" in result.stderr and "hw/geom/area.py#1" in result.stderr
+    failed = json.loads(out.read_text())  # no zeros as if earned: no score, and why
+    assert failed["score"] == 0 and failed["tests"] == []
+    assert "grading set-up is broken" in failed["output"] and "not a verdict" in failed["output"]
 
 
 def test_not_root_in_the_instructor_tree_says_what_a_submission_could_read(monkeypatch, tmp_path):
@@ -297,4 +302,87 @@ def test_status_says_done_not_done_yet_or_wrong(tree, tmp_path):
         line.startswith("hw/calc.py#2") and line.endswith("  not done yet") for line in lines
     )
     assert any(line.startswith("hw/geom/area.py#1") and "  wrong: " in line for line in lines)
-    assert "1 of 3 TODOs done, some wrong." in result.stdout and not (sub / "results.json").exists()
+    assert lines[-1] == "3 TODOs: 1 done, 1 wrong, 1 not done yet."
+    assert not (sub / "results.json").exists()
+
+
+def test_tables_give_each_whole_reason_once_then_the_counts():
+    sign = (
+        "loss_Dgen is wrong: expected the batch mean of softplus(D(G(z))) = log(1 + exp(D(G(z)))) "
+        "= {:.6f}, got {:.6f}. It looks like the sign is flipped: softplus(-D(G(z))) is G's loss."
+    )
+    gradient = "The gradient of loss_Dgen with respect to gen_logits is wrong: expected sigmoid."
+    blank = "not done yet: NotImplementedError: TODO #3 in a.py"
+    tests = [{"name": "a.py#1 value", "status": "passed", "output": ""}]
+    tests += [
+        {"name": f"a.py#2 value[{b}]", "status": "failed", "output": sign.format(b, -b)}
+        for b in (1, 3, 5)
+    ]
+    tests += [
+        {"name": "a.py#2 gradient[1]", "status": "failed", "output": gradient},
+        {"name": "a.py#2 shape", "status": "passed", "output": ""},
+        {"name": "a.py#3 value", "status": "failed", "output": blank},
+    ]
+    todos = {
+        "a.py#1": {"score": 4.0, "max_score": 4.0, "passed": 1, "tests": 1, "failed": []},
+        "a.py#2": {"score": 0.8, "max_score": 4.0, "passed": 1, "tests": 5,
+                   "failed": [sign.format(b, -b)[:40] for b in (1, 3, 5)] + [gradient]},
+        "a.py#3": {"score": 0.0, "max_score": 4.0, "passed": 0, "tests": 1, "failed": [blank]},
+    }  # fmt: skip
+    results = {"tests": tests, "todos": todos, "output": "Score 4.8 / 12.0 over 3 TODO blocks."}
+
+    table, wrong = grade.status_table(results)
+    words = " ".join(table.split())
+    assert wrong and words.count("loss_Dgen is wrong") == 1
+    assert f"a.py#2 wrong: {sign.format(1, -1)}" in words, "every sentence of the first reason"
+    assert gradient not in words, "a wrong TODO's first failing check only"
+    assert table.splitlines()[-1] == "3 TODOs: 1 done, 1 wrong, 1 not done yet."
+    assert all(len(line) <= 120 for line in table.splitlines())
+
+    summary = " ".join(grade.summary_table(results).split())
+    assert summary.count("loss_Dgen is wrong") == 1 and summary.count(gradient) == 1
+    assert f"- {sign.format(1, -1)} - {gradient}" in summary
+    assert summary.count(blank) == 1 and "a.py#1 4.0/4.0 1/1 a.py#2" in summary
+
+
+def test_a_grader_that_fails_anywhere_still_writes_results(tree, tmp_path, monkeypatch):
+    """An error of the grader itself (here a check module that raises outside any check) ends in
+    a results.json that scores nothing and says so, with the details for instructors."""
+    out = tmp_path / "r.json"
+
+    def broken(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(grade, "grade", broken)
+    with pytest.raises(MemoryError):
+        grade.main(["--submission", str(tree), "--tree", str(tree), "--out", str(out)])
+    failed = json.loads(out.read_text())
+    assert failed["score"] == 0 and "the grader itself failed (MemoryError)" in failed["output"]
+
+
+def test_a_deadline_ends_grading_in_time_with_the_reasons(tree, tmp_path):
+    """Every block hangs; the deadline, not the per-TODO limits, decides when grading ends, and
+    the TODOs not reached score 0 with the reason."""
+    sub = submission_from(
+        tree,
+        tmp_path / "sub",
+        {
+            "hw/calc.py": [
+                ("    y = 2 * x\n", "    while True:\n        pass\n"),
+                (
+                    "        c = min(max(value, low), high)\n",
+                    "        while True:\n            pass\n",
+                ),
+            ]
+        },
+    )
+    out = tmp_path / "r.json"
+    result = run_tool(
+        "grade", "--submission", sub, "--tree", tree, "--out", out,
+        "--timeout-per-todo", "20", "--deadline", "12",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = json.loads(out.read_text())
+    reasons = " ".join(t["output"] for t in results["tests"])
+    assert "overall time limit of 12 s" in reasons
+    assert results["score"] == 0
