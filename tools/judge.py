@@ -25,8 +25,10 @@ import multiprocessing.connection
 import os
 import pickle
 import struct
+import sys
 import threading
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -537,14 +539,17 @@ class Judge:
     def start(self, process):
         """Start a process of the server. Its child changes into this process's working folder
         first, which must exist in the sandbox: start it from the shared folder."""
-        if self.isolation.sandbox is None:
-            process.start()
-            return
+        main = sys.modules["__main__"]
+        # the child would import this process's main script; a worker has no use for it, and
+        # in the sandbox it may not even exist
+        sys.modules["__main__"] = types.ModuleType("__main__")
         here = os.getcwd()
-        os.chdir(self.isolation.shared)
         try:
+            if self.isolation.sandbox is not None:
+                os.chdir(self.isolation.shared)
             process.start()
         finally:
+            sys.modules["__main__"] = main
             os.chdir(here)
 
     def ensure_server(self):

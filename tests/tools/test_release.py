@@ -51,6 +51,18 @@ def test_starter_has_no_instructor_material_and_blank_blocks(tree, tmp_path):
             compile((out / rel).read_text(), rel, "exec")
 
 
+def test_instructor_sections_of_readmes_in_sub_folders_stay_out_of_the_starter(tree, tmp_path):
+    kept = "# hw\n\nFor students.\n\n| file | what |\n| --- | --- |\n| `calc.py` | sums |\n"
+    section = (
+        "<!-- instructor-only: left out of the starter -->\n## For instructors\n\nThe key.\n"
+        "<!-- end instructor-only -->\n\n"
+    )
+    (tree / "hw" / "README.md").write_text(kept.replace("| file", section + "| file"))
+    out = tmp_path / "starter"
+    assert run_tool("release", "--tree", tree, "--out", out).returncode == 0
+    assert (out / "hw" / "README.md").read_text() == kept
+
+
 def test_starter_from_a_git_checkout_uses_tracked_and_unignored_files(tree, tmp_path):
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
@@ -98,7 +110,8 @@ def test_autograder_bundle_grades_a_submission(tree, tmp_path):
     assert "y = 2 * x" not in (bundle / "hw/calc.py").read_text()  # no solution ships
     assert os.access(bundle / "run_autograder", os.X_OK)
     setup = (bundle / "setup.sh").read_text()
-    assert "download.pytorch.org/whl/cpu" in setup and "requirements-dev.txt" in setup
+    assert "download.pytorch.org/whl/cpu" in setup and "requirements.lock" in setup
+    assert "requirements-dev.txt" not in setup  # grading installs no dev tools
     with zipfile.ZipFile(tmp_path / "autograder.zip") as archive:
         assert {"setup.sh", "run_autograder", "tools/grade.py"} <= set(archive.namelist())
         mode = archive.getinfo("run_autograder").external_attr >> 16
@@ -124,7 +137,7 @@ def test_check_passes_on_the_fixture(tree):
     lines = result.stdout.splitlines()
     assert any(
         line.startswith("hw/calc.py#1") and "solution 3.0/3.0" in line and "starter 0.0/3.0" in line
-        and line.endswith("ok")
+        and "recorded 3.0/3.0 0.0/3.0" in line and line.endswith("ok")
         for line in lines
     )  # fmt: skip
     assert "hw/not_written_yet.py#1" in result.stdout  # listed as not checked
