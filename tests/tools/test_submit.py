@@ -1,6 +1,8 @@
 """The submission packer (tools/submit.py) on a made-up student checkout."""
 
+import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -8,7 +10,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image, ImageCms, PngImagePlugin
 from tool_helpers import REPO, run_tool
 
 from tools import todos
@@ -53,9 +57,9 @@ def answered(template: str, answer: str = "my answer") -> str:
     )
 
 
-def gan_run(root, name, r1, aug, grids=(), extras=()):
+def gan_run(root, name, r1, aug, grids=(), extras=(), options="{}"):
     run = root / RUNS / name
-    write(run / "log.txt", f"use_r1_regularization={r1} use_diffaug={aug}\noptions: {{}}\n")
+    write(run / "log.txt", f"use_r1_regularization={r1} use_diffaug={aug}\noptions: {options}\n")
     for iteration in grids:
         write(run / f"fakes{iteration:06d}iter_trained.png")
     for extra in extras:
@@ -173,8 +177,9 @@ def test_newest_run_of_each_part_and_the_first_ten_images(tmp_path):
         "warning: GAN_homework/training-runs/00005-many_shot_dog-low_shot-noaug/ is left out: "
         "use_diffaug=True without R1 is none of the handout's three parts.",
         "warning: GAN part 2 (R1): GAN_homework/training-runs/00004-many_shot_dog-low_shot-"
-        "r1-noaug/ has no sample grid yet, so the older GAN_homework/training-runs/00002-"
-        "many_shot_dog-low_shot-r1-noaug/ is packed.",
+        "r1-noaug/ has not trained yet (no sample grid beyond iteration 0), so the older "
+        "GAN_homework/training-runs/00002-many_shot_dog-low_shot-r1-noaug/ (iteration 4400) is "
+        "packed.",
         "warning: No sample grid of GAN part 3 (R1 + DiffAug) in GAN_homework/training-runs/ "
         "(train.py --use_r1_regularization True --use_diffaug True): the handout asks for its "
         "latest fakes<iter>iter_trained.png and log.txt.",
@@ -354,3 +359,159 @@ def test_read_only_place_and_unreadable_image_are_one_sentence(shared_tmp):
     sentence = one_sentence(run_unprivileged(root, "--out", writable / "hw5.zip"))
     assert sentence.startswith("Could not read or write ") and image.name in sentence
     assert list(writable.iterdir()) == []
+
+
+def test_an_interrupted_rerun_does_not_hide_the_run_that_trained(tmp_path):
+    root = student_checkout(tmp_path / "repo")
+    part1 = "many_shot_dog-low_shot-nor1-noaug"
+    shutil.rmtree(root / RUNS / f"00000-{part1}")
+    trained = gan_run(root, f"00004-{part1}", False, False, range(0, 4751, 250), ("log.txt",))
+    gan_run(root, f"00005-{part1}", False, False, (0,))  # rerun, stopped before its first snap
+    gan_run(root, f"00006-{part1}", False, False)  # and again, stopped before any grid
+    part2 = "many_shot_dog-low_shot-r1-noaug"
+    gan_run(root, f"00007-{part2}", True, False, (0, 250))  # a rerun that trained less
+    result = run_tool("submit", cwd=root)
+    assert result.returncode == 0, result.stderr
+    names = packed(root)
+    assert f"{RUNS}/00004-{part1}/fakes004750iter_trained.png" in names
+    assert f"{RUNS}/00004-{part1}/log.txt" in names
+    assert not any(f"/00001-{part1}/" in n or "/00005-" in n or "/00006-" in n for n in names)
+    assert f"{RUNS}/00007-{part2}/fakes000250iter_trained.png" in names
+    assert not any(f"/00002-{part2}/" in n for n in names)
+    assert warnings_of(result) == [
+        f"warning: GAN part 1 (no regularization): {RUNS}/00006-{part1}/, {RUNS}/00005-{part1}/ "
+        f"have not trained yet (no sample grid beyond iteration 0), so the older "
+        f"{RUNS}/00004-{part1}/ (iteration 4750) is packed.",
+        f"warning: GAN part 2 (R1): {RUNS}/00007-{part2}/ is packed (iteration 250), but the "
+        f"older {RUNS}/00002-{part2}/ trained further (iteration 4400); to submit that one, move "
+        f"the newer runs of this part out of {RUNS}/.",
+        f"warning: GAN part 2 (R1): {RUNS}/00007-{part2}/ is not the handout's setting: it "
+        "trained only 250 iterations (fewer than 500; the handout's runs train thousands).",
+    ]
+    assert trained.is_dir()
+
+
+def test_a_run_of_the_tiny_config_is_packed_with_a_warning(tmp_path):
+    root = student_checkout(tmp_path / "repo")
+    shutil.rmtree(root / RUNS / "00002-many_shot_dog-low_shot-r1-noaug")
+    shutil.rmtree(root / RUNS / "00003-many_shot_dog-low_shot-r1-diffaug")
+    tiny = '{"cfg": "tiny", "config": {"name": "tiny", "resolution": 32}, "iters": 2000}'
+    gan_run(root, "00004-many_shot_dog-tiny-r1-noaug", True, False, (0, 1000, 2000), (), tiny)
+    gan_run(root, "00005-dogs-tiny-r1-diffaug", True, True, (20, 40, 1500))  # name tells only
+    result = run_tool("submit", cwd=root)
+    assert result.returncode == 0, result.stderr
+    names = packed(root)
+    assert f"{RUNS}/00004-many_shot_dog-tiny-r1-noaug/fakes002000iter_trained.png" in names
+    assert f"{RUNS}/00005-dogs-tiny-r1-diffaug/fakes001500iter_trained.png" in names
+    assert warnings_of(result) == [
+        f"warning: GAN part 2 (R1): {RUNS}/00004-many_shot_dog-tiny-r1-noaug/ is not the "
+        "handout's setting: it is of the `tiny` config, not low_shot; its images are 32x32, "
+        "not 256x256.",
+        f"warning: GAN part 3 (R1 + DiffAug): {RUNS}/00005-dogs-tiny-r1-diffaug/ is not the "
+        "handout's setting: it is of the `tiny` config, not low_shot; its images are 32x32, "
+        "not 256x256.",
+    ]
+
+
+def png_bytes(image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", **options)
+    return buffer.getvalue()
+
+
+def test_images_are_reencoded_without_loss_and_stored(tmp_path):
+    """Every kind of PNG the course writes, saved at low compression, comes out smaller and with
+    the same pixels; a 16-bit PNG and a file that is no PNG come out byte for byte."""
+    root = student_checkout(tmp_path / "repo")
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:96, 0:128]
+    smooth = np.stack([x * 2, y * 2, x + y], -1) + rng.integers(0, 6, (96, 128, 3))
+    rgb = Image.fromarray(smooth.astype(np.uint8))
+    alpha = Image.fromarray((x * 2).astype(np.uint8))
+    transparent = rgb.copy()
+    transparent.putalpha(alpha)
+    opaque = rgb.convert("RGBA")
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Software", "Matplotlib version3.9")
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    images = {
+        "DDPM_results/DDPM_generated_image0.png": png_bytes(rgb, compress_level=0),
+        "DDPM_results/DDPM_generated_image1.png": png_bytes(rgb, icc_profile=srgb),
+        "DDIM_results/DDIM_generated_image0.png": png_bytes(transparent, compress_level=1),
+        "DDIM_results/DDIM_generated_image1.png": png_bytes(opaque, pnginfo=text, dpi=(100, 100)),
+        "DPS_results/DPS_masked_input_image0.png": png_bytes(rgb.convert("L"), compress_level=0),
+        "DPS_results/DPS_generated_image0.png": png_bytes(
+            rgb.quantize(64), compress_level=0, transparency=3
+        ),
+        "DPS_results/DPS_generated_image1.png": png_bytes(
+            Image.fromarray((smooth[..., 0] * 250).astype(np.uint16)), compress_level=0
+        ),
+        "DPS_results/DPS_generated_image2.png": b"not a PNG at all",
+    }
+    for name, data in images.items():
+        write(root / "Diffusion_homework" / name, data)
+    result = run_tool("submit", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "PNG images re-encoded without loss: " in result.stdout
+    zipped = zipfile.ZipFile(root / "HW5_submission.zip")
+    for name, data in images.items():
+        info = zipped.getinfo(f"Diffusion_homework/{name}")
+        assert info.compress_type == zipfile.ZIP_STORED, name
+        packed_data = zipped.read(info)
+        if name.endswith(("image1.png", "image2.png")) and name.startswith("DPS_"):
+            assert packed_data == data, name  # 16 bits, or no PNG: as they were
+            continue
+        assert len(packed_data) < len(data), name
+        before, after = Image.open(io.BytesIO(data)), Image.open(io.BytesIO(packed_data))
+        assert after.size == before.size, name
+        assert np.array_equal(
+            np.asarray(after.convert("RGBA")), np.asarray(before.convert("RGBA"))
+        ), name
+        if name == "DDPM_results/DDPM_generated_image1.png":
+            assert after.info["icc_profile"] == srgb
+        if name == "DDIM_results/DDIM_generated_image1.png":
+            assert after.mode == "RGB" and after.text == {"Software": "Matplotlib version3.9"}
+            assert after.info["dpi"] == pytest.approx((100, 100), abs=0.01)
+    assert zipped.getinfo("GAN_homework/train.py").compress_type == zipfile.ZIP_DEFLATED
+
+
+def test_over_ten_megabytes_the_curves_go_first_then_named_extras(tmp_path):
+    root = student_checkout(tmp_path / "repo")
+    run = root / RUNS / "00001-many_shot_dog-low_shot-nor1-noaug"
+    other = root / RUNS / "00002-many_shot_dog-low_shot-r1-noaug"
+    write(run / "training_curves.png", os.urandom(6_000_000))
+    write(other / "training_curves.png", os.urandom(4_500_000))
+    result = run_tool("submit", cwd=root)
+    assert result.returncode == 0, result.stderr
+    names = packed(root)
+    assert f"{other.relative_to(root).as_posix()}/training_curves.png" in names
+    assert f"{run.relative_to(root).as_posix()}/training_curves.png" not in names
+    left_out = [re.sub(r"\(10\.5\d MB", "(10.5x MB", w) for w in warnings_of(result)]
+    assert [w for w in left_out if "10 MB" in w] == [
+        "warning: To stay under the 10 MB limit (10.5x MB with everything), these are left out "
+        "(the handout does not ask for them): "
+        f"{run.relative_to(root).as_posix()}/training_curves.png."
+    ]
+
+    (run / "training_curves.png").unlink()
+    (other / "training_curves.png").unlink()
+    adds = {"big": 6_000_000, "middle": 5_500_000, "small": 4_500_000, "tiny": 200_000}
+    for name, size in adds.items():
+        write(root / f"Diffusion_homework/figures/{name}.png", os.urandom(size))
+    args = [a for name in adds for a in ("--add", f"Diffusion_homework/figures/{name}.png")]
+    write(root / "HW5_submission.zip", b"the zip of yesterday")
+    result = run_tool("submit", *args, cwd=root)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].endswith(
+        "over the handout's 10 MB limit, so nothing was written; leave out these files you "
+        "added with --add (largest first) to get under it:"
+    ), lines[0]
+    assert [line.split()[-1] for line in lines[1:]] == [
+        "Diffusion_homework/figures/big.png",
+        "Diffusion_homework/figures/middle.png",
+    ]
+    assert (root / "HW5_submission.zip").read_bytes() == b"the zip of yesterday"
+    good = run_tool("submit", *args[4:], cwd=root)  # as told: without big.png and middle.png
+    assert good.returncode == 0, good.stderr
+    assert "Diffusion_homework/figures/small.png" in packed(root)
