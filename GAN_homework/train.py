@@ -7,15 +7,20 @@ Each run writes a new folder <outdir>/<NNNNN>-<dataset>-<cfg>-<flags> holding lo
 the two flags), stats.jsonl and its plot training_curves.png (redrawn every tick), reals.png, sample
 grids fakes<iter>iter_trained.png and checkpoints; with `--metrics kid`, also metrics.jsonl (G_ema's
 KID at every snapshot).
-After SIGTERM/SIGUSR1 (e.g. the cluster's time limit) it saves and exits with status 3; run the same
-command with `--resume auto` to continue where it stopped. Several GPUs: `torchrun --nproc_per_node N
-train.py ...` (the batch is split over the processes).
+After SIGTERM/SIGUSR1 (e.g. the cluster's time limit) or a first Ctrl-C it saves at the end of the
+iteration and exits with status 3, printing the command that continues it (the same command with
+`--resume auto`); a second Ctrl-C stops at once (status 130), keeping the last whole checkpoint.
+Several GPUs: `torchrun --nproc_per_node N train.py ...` (the batch is split over the processes;
+Ctrl-C reaches torchrun, which passes it on to each process once).
 """
 
 import errno
 import json
+import os
 import re
+import shlex
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, replace
@@ -110,12 +115,76 @@ def write_failure(error: OSError, run_dir: Path, removed: bool) -> str:
     return f"{reason}; {kept}: {advice} and continue with the same command plus --resume auto."
 
 
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a program stopped by Ctrl-C
+
+
+def interrupted(run_dir: Path | None, start: "Start", outdir: Path, run: RunConfig) -> str:
+    """The line for a run stopped at once by Ctrl-C; a new run without a checkpoint is removed,
+    otherwise the line is also appended to its log.txt."""
+    from training.training_loop import append_line
+
+    if run_dir is None:
+        return "stopped by Ctrl-C before training started; nothing was written."
+    if remove_if_untrained(run_dir, start):
+        return f"stopped by Ctrl-C before its first checkpoint; the new run {run_dir} was removed."
+    kept = checkpoint_files(run_dir)[-1].name
+    how = continue_command(run_dir, outdir, run.folder_suffix())
+    line = f"stopped at once by Ctrl-C; its last checkpoint, {kept}, is kept; to continue: {how}"
+    try:
+        append_line(run_dir / "log.txt", line)
+    except OSError:
+        pass
+    return line
+
+
 def remove_if_untrained(run_dir: Path | None, start: "Start") -> bool:
     """Remove a new run folder that holds no checkpoint (nothing to continue from)."""
     if run_dir is None or start.resumed or list(run_dir.glob("checkpoint-*.pt")):
         return False
     shutil.rmtree(run_dir, ignore_errors=True)
     return True
+
+
+def checkpoint_files(run_dir: Path) -> list[Path]:
+    """A run folder's checkpoints by name, oldest first (the names are zero-padded)."""
+    return sorted(run_dir.glob("checkpoint-*.pt"))
+
+
+def continue_command(run_dir: Path, outdir: Path, suffix: str) -> str:
+    """The command that continues the run in run_dir: this command (sys.argv) with `--resume auto`
+    where auto picks that run (the newest of its setting with a checkpoint), else with `--resume`
+    and its newest checkpoint; without --dry-run."""
+    args, argv = [], iter(sys.argv[1:])
+    for arg in argv:
+        if arg == "--resume":
+            next(argv, None)
+        elif not arg.startswith("--resume=") and arg != "--dry-run":
+            args.append(arg)
+    picked = next((d for d in run_dirs(outdir, suffix) if checkpoint_files(d)), None)
+    own = checkpoint_files(run_dir)
+    resume = "auto" if picked == run_dir or not own else str(own[-1])
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun
+    launcher = ["torchrun", f"--nproc_per_node={world}"] if world > 1 else ["python"]
+    return shlex.join([*launcher, Path(sys.argv[0]).name, *args, "--resume", resume])
+
+
+def unfinished_run(outdir: Path, suffix: str) -> tuple[Path, int, int] | None:
+    """The newest run folder of this setting that stopped before its --iters: (folder, iteration
+    of its newest checkpoint, its --iters, from the last `options:` line of its log.txt)."""
+    for run_dir in run_dirs(outdir, suffix):
+        files = checkpoint_files(run_dir)
+        if not files:
+            continue
+        try:
+            lines = (run_dir / "log.txt").read_text(errors="replace").splitlines()
+            options = [line for line in lines if line.startswith("options: ")]
+            iters = int(json.loads(options[-1].removeprefix("options: "))["iters"])
+            done = int(files[-1].stem.removeprefix("checkpoint-"))
+        except (OSError, IndexError, KeyError, TypeError, ValueError):
+            continue
+        if done < iters:
+            return run_dir, done, iters
+    return None
 
 
 @dataclass(frozen=True)
@@ -135,8 +204,8 @@ class Start:
 def decide_start(run: RunConfig, resume: str | None, outdir: Path) -> tuple[RunConfig, Start]:
     """How the run starts, all in one place: with --resume (auto: the newest complete checkpoint
     of a run of the same data, cfg and flags under outdir; or a file) the stopped run continues
-    with its own batch, seed, mirror and initial weights, so that it goes on exactly as it would
-    have; else a new run, from --checkpoint_path's weights if given. Returns the run's
+    with its own batch, seed, mirror, EMA ramp-up and initial weights, so that it goes on exactly
+    as it would have; else a new run, from --checkpoint_path's weights if given. Returns the run's
     configuration (the checkpoint's identity applied) and its Start."""
     from training.checkpoint import (
         CheckpointError,
@@ -167,7 +236,8 @@ def decide_start(run: RunConfig, resume: str | None, outdir: Path) -> tuple[RunC
         path = Path(run.checkpoint_path)
         state = load_checkpoint(path)
         check_architecture(state, run.train.architecture(), run.train.name, path)
-        return run, Start(path, state)
+        # trained weights come with a G_ema worth keeping: the handout's half-life from the start
+        return replace(run, train=replace(run.train, ema_rampup=None)), Start(path, state)
 
     path, state = found
     check_architecture(state, run.train.architecture(), run.train.name, path)
@@ -179,14 +249,25 @@ def decide_start(run: RunConfig, resume: str | None, outdir: Path) -> tuple[RunC
                 f"checkpoint {path} was trained with {key}={saved[key]}, not {ours}; "
                 "resume with the flags it was trained with."
             )
-    kept = {"batch": saved["config"]["batch"], "seed": saved["seed"], "mirror": saved["mirror"]}
-    ours = {"batch": run.train.batch, "seed": run.seed, "mirror": run.mirror}
+    kept = {
+        "batch": saved["config"]["batch"],
+        "seed": saved["seed"],
+        "mirror": saved["mirror"],
+        # G_ema's ramp-up as trained (None: a checkpoint from before ramp-ups, fixed half-life)
+        "ema_rampup": saved["config"].get("ema_rampup"),
+    }
+    ours = {
+        "batch": run.train.batch,
+        "seed": run.seed,
+        "mirror": run.mirror,
+        "ema_rampup": run.train.ema_rampup,
+    }
     for key, value in kept.items():
         if ours[key] != value:
             click.echo(f"note: continuing with the checkpoint's {key}={value}.")
     run = replace(
         run,
-        train=replace(run.train, batch=kept["batch"]),
+        train=replace(run.train, batch=kept["batch"], ema_rampup=kept["ema_rampup"]),
         seed=kept["seed"],
         mirror=kept["mirror"],
         checkpoint_path=saved["checkpoint_path"],
@@ -301,8 +382,16 @@ def main(outdir, data, cfg_name, batch, snap, resume, detector, dry_run, **flags
             from training.snapshot_kid import SnapshotKID
 
             kid = SnapshotKID(detector_path, Path(run.data), dist.device, run.seed)
+        suffix = run.folder_suffix()
+        stopped = None if start.resumed or not dist.is_main else unfinished_run(outdir, suffix)
+        if stopped:
+            click.echo(
+                f"note: run {stopped[0]} of these flags stopped at iteration {stopped[1]} of "
+                f"{stopped[2]}; this starts a new run (to continue that one instead: "
+                f"{continue_command(stopped[0], outdir, suffix)})"
+            )
         if dist.is_main and not dry_run:  # the run folder: everything is checked by now
-            run_dir = start.run_dir or new_run_dir(outdir, run.folder_suffix())
+            run_dir = start.run_dir or new_run_dir(outdir, suffix)
             if not start.resumed:
                 (run_dir / "log.txt").write_text(run.flags() + "\n")
         log = Logger(run_dir, dist.is_main)  # without a run folder (dry run): the console only
@@ -329,7 +418,16 @@ def main(outdir, data, cfg_name, batch, snap, resume, detector, dry_run, **flags
             log("dry run: nothing written.")
             return
         log(f"run folder: {run_dir}")
-        status = run_training(trainer, fresh=not start.resumed)
+        status = run_training(
+            trainer,
+            fresh=not start.resumed,
+            continue_with=lambda: continue_command(run_dir, outdir, suffix),
+        )
+    except KeyboardInterrupt:  # a second Ctrl-C (or one before training started): stop at once
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third one cannot cut this message
+        if os.environ.get("RANK", "0") == "0":  # the process that prints (torchrun: rank 0)
+            click.echo(interrupted(run_dir, start, outdir, run), err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except (DatasetError, CheckpointError, DetectorError) as error:
         remove_if_untrained(run_dir, start)
         raise click.ClickException(str(error)) from None

@@ -2,8 +2,9 @@
 
 TrainConfig holds the numbers of a setting: the course's `low_shot` (the handout's Part A: StyleGAN2
 at 256x256, batch 8, Adam lr 0.002 with betas (0, 0.99), R1 gamma 10 every 16 iterations,
-path-length weight 2 every 4, style mixing 0.9, G EMA half-life 10 kimg, fp16 in the 4 highest
-resolutions) and a `tiny` one for tests and the demo. RunConfig is one run of train.py: the command
+path-length weight 2 every 4, style mixing 0.9, G EMA half-life 10 kimg (in a run from scratch ramped
+up as 0.05 x the images seen until it gets there; from --checkpoint_path weights from the start), fp16 in the 4 highest resolutions) and a `tiny` one for tests and
+the demo. RunConfig is one run of train.py: the command
 line fills it once, and the trainer, the loss and the checkpoints read it.
 """
 
@@ -37,6 +38,10 @@ class TrainConfig:
     g_reg_interval: int = 4
     style_mixing: float = 0.9
     ema_kimg: float = 10.0
+    # G_ema's half-life grows with the images seen, min(ema_kimg, ema_rampup * images seen), so a
+    # short run's grid shows progress (StyleGAN2-ADA's ramp-up); None: ema_kimg from the start,
+    # as for a run from --checkpoint_path weights, whose G_ema is already an average worth keeping
+    ema_rampup: float | None = 0.05
     diffaug_policy: str = "color,translation,cutout"  # DiffAugment's policy for few-shot data
     # cadence (iterations) and sample grid
     tick_iters: int = 50

@@ -31,7 +31,8 @@ from training.loss import StyleGAN2Loss
 from training.networks import Discriminator, Generator
 from training.plots import CURVES_NAME, draw_training_curves
 
-EXIT_STOPPED = 3  # exit status after SIGTERM/SIGUSR1: checkpoint written, resume with --resume auto
+EXIT_STOPPED = 3  # after SIGTERM/SIGUSR1/Ctrl-C: checkpoint written, resume with --resume auto
+GRID_MIN_WIDTH = 512  # narrower grids (the tiny config's) are enlarged, pixels as blocks
 
 
 def grid_name(iteration: int) -> str:
@@ -48,7 +49,7 @@ def append_line(path: Path, line: str) -> None:
         try:
             while data:
                 data = data[os.write(fd, data) :]
-        except OSError:
+        except BaseException:  # also a second Ctrl-C between two writes
             os.ftruncate(fd, start)
             raise
     finally:
@@ -76,18 +77,33 @@ class Logger:
 
 
 def save_image_grid(images: torch.Tensor, cols: int, path: Path) -> None:
-    """uint8 [N, 3, H, W] -> one PNG of `cols` columns, written atomically."""
+    """uint8 [N, 3, H, W] -> one PNG of `cols` columns, written atomically. A grid narrower than
+    GRID_MIN_WIDTH is enlarged by the smallest whole factor that reaches it, each pixel becoming a
+    square block (nearest neighbour), so that 32x32 images can be looked at."""
     n, c, h, w = images.shape
     rows = (n + cols - 1) // cols
     canvas = torch.zeros(rows * cols, c, h, w, dtype=torch.uint8)
     canvas[:n] = images.cpu()
     canvas = canvas.view(rows, cols, c, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, cols * w, c)
     image = Image.fromarray(canvas.numpy())
+    scale = -(-GRID_MIN_WIDTH // image.width)  # ceiling division; 1 for wide grids
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     atomic_write(path, lambda f: image.save(f, format="PNG"))
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+def ema_beta(batch: int, ema_kimg: float, ema_rampup: float | None, images_seen: int) -> float:
+    """G_ema's weight on its old value for one step of `batch` images: the half-life is ema_kimg
+    thousand images, or, with a ramp-up, ema_rampup x the images seen so far when that is less
+    (0 at the start: the first step copies G)."""
+    half_life = ema_kimg * 1000
+    if ema_rampup is not None:
+        half_life = min(half_life, images_seen * ema_rampup)
+    return 0.5 ** (batch / max(half_life, 1e-8))
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -167,7 +183,6 @@ class Trainer:
             (name, getattr(self, net), optimizers[net], interval)
             for name, net, interval in cfg.phases()
         ]
-        self.ema_beta = 0.5 ** (cfg.batch / (cfg.ema_kimg * 1000))
         self.iteration = 0
         self._curves_error = None  # the last reason training_curves.png could not be drawn
         grid_gen = torch.Generator().manual_seed(run.seed)
@@ -313,11 +328,18 @@ class Trainer:
         self._update_ema()
         self.iteration += 1
 
+    def current_ema_beta(self) -> float:
+        """beta of this iteration's G_ema update (ema_beta() of the images seen before it)."""
+        cfg = self.cfg
+        return ema_beta(cfg.batch, cfg.ema_kimg, cfg.ema_rampup, self.iteration * cfg.batch)
+
     @torch.no_grad()
     def _update_ema(self) -> None:
-        """G_ema = beta * G_ema + (1 - beta) * G, beta for a half-life of ema_kimg thousand images."""
+        """G_ema = beta * G_ema + (1 - beta) * G, beta for a half-life of ema_kimg thousand images
+        (ramped up early in the run, see ema_beta)."""
+        beta = self.current_ema_beta()
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            p_ema.lerp_(p, 1 - self.ema_beta)
+            p_ema.lerp_(p, 1 - beta)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
@@ -361,12 +383,20 @@ def format_tick(r: dict, total: int) -> str:
 
 
 class StopFlag:
-    """Set by SIGTERM / SIGUSR1 (cluster time limit, scancel); the loop stops after the iteration."""
+    """Set by SIGTERM / SIGUSR1 (cluster time limit, scancel) and by the first SIGINT (Ctrl-C): the
+    loop stops after the iteration, with a checkpoint. A second SIGINT stops at once: it raises
+    KeyboardInterrupt wherever the program is, and files being written keep their old complete
+    version (they are written under a temporary name and renamed). `announce`: say so on stderr
+    at the first Ctrl-C (the process that prints)."""
 
-    SIGNALS = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s]
+    SIGNALS = [
+        s for s in (getattr(signal, name, None) for name in ("SIGTERM", "SIGUSR1", "SIGINT")) if s
+    ]
 
-    def __init__(self):
+    def __init__(self, announce: bool = True):
         self.reason = None
+        self.interrupts = 0
+        self.announce = announce
         self._previous = {}
 
     def __enter__(self):
@@ -375,24 +405,32 @@ class StopFlag:
         return self
 
     def _handle(self, signum, frame):
-        self.reason = signal.Signals(signum).name
+        if signum == signal.SIGINT:
+            self.interrupts += 1
+            if self.interrupts > 1:
+                raise KeyboardInterrupt
+            if self.announce:  # os.write: never re-enters a print the signal interrupted
+                os.write(
+                    2,
+                    b"\nCtrl-C: stopping after this iteration and writing a checkpoint; press "
+                    b"Ctrl-C again to stop at once (the last complete checkpoint is kept).\n",
+                )
+        self.reason = self.reason or signal.Signals(signum).name
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
 
-def run_training(trainer: Trainer, fresh: bool) -> int:
+def run_training(trainer: Trainer, fresh: bool, continue_with=None) -> int:
     """Train until trainer.run.iters iterations (counted from the run's start) or a stop signal,
     with a tick (a line of log.txt and stats.jsonl) every cfg.tick_iters iterations and a snapshot
     (sample grid and checkpoint) every cfg.snap_iters; `fresh`: a new run (reals.png and the grid
-    of iteration 0 are written first). Returns the exit status: 0 when done, EXIT_STOPPED after a
-    signal."""
+    of iteration 0 are written first); `continue_with()`: the command that continues a stopped run
+    (asked for once it has stopped), for the last line. Returns the exit status: 0 when done,
+    EXIT_STOPPED after a stop signal (a second Ctrl-C raises KeyboardInterrupt, see StopFlag)."""
     log, dist, cfg = trainer.log, trainer.dist, trainer.cfg
     total = trainer.run.iters
-    if fresh and dist.is_main:
-        trainer.save_reals()
-        trainer.save_fakes()
     progress = tqdm(
         total=total,
         initial=trainer.iteration,
@@ -401,7 +439,10 @@ def run_training(trainer: Trainer, fresh: bool) -> int:
         dynamic_ncols=True,
         mininterval=1.0,
     )
-    with StopFlag() as stop, progress:  # closes the bar before an error is printed
+    with StopFlag(announce=dist.is_main) as stop, progress:  # closes the bar before an error
+        if fresh and dist.is_main:
+            trainer.save_reals()
+            trainer.save_fakes()
         sums, tick_iters, tick_start = {}, 0, time.perf_counter()
         while trainer.iteration < total:
             trainer.train_one_iteration(sums)
@@ -425,12 +466,14 @@ def run_training(trainer: Trainer, fresh: bool) -> int:
                     trainer.measure_kid()
             if tick:  # the next tick's time starts after this snapshot
                 tick_start = time.perf_counter()
-            if stopping:
+            if stopping and trainer.iteration < total:  # (a stop in the last one: done)
                 progress.close()
+                how = "the same command plus --resume auto"
+                if continue_with and dist.is_main:
+                    how = continue_with()
                 log(
                     f"stopped at iteration {trainer.iteration}: received "
-                    f"{stop.reason or 'a stop signal'}; continue with the same command plus "
-                    "--resume auto."
+                    f"{stop.reason or 'a stop signal'}; to continue: {how}"
                 )
                 return EXIT_STOPPED
         progress.close()

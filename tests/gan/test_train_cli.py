@@ -121,6 +121,12 @@ def test_checkpoint_path_starts_a_new_run_from_those_weights(tmp_path, tiny_chec
     # one Adam step away from the given weights, not from a fresh initialization
     moved = max((after["G"][k] - start["G"][k]).abs().max().item() for k in start["G"])
     assert 0 < moved < 0.05
+    # the checkpoint's G_ema is kept as an average, with the handout's half-life from the start
+    assert after["options"]["config"]["ema_rampup"] is None
+    weights = [k for k in start["G"] if k.endswith("weight")]
+    ema_step = max((after["G_ema"][k] - start["G_ema"][k]).abs().max().item() for k in weights)
+    g_step = max((after["G"][k] - start["G"][k]).abs().max().item() for k in weights)
+    assert 0 < ema_step < 0.01 * g_step  # 10 kimg: 0.03% of the way to G with 4 images
 
 
 @pytest.mark.needs(*TRAINING, R1)  # the run of tiny_checkpoint
