@@ -34,6 +34,15 @@ figure { display: inline-block; margin: 0 .5em .5em 0; } figcaption { font-size:
 img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 .missing { color: #cf222e; font-weight: bold; } .present { color: #1a7f37; }
 th.sort { cursor: pointer; text-decoration: underline dotted; }
+.answers h4, .answers h5, .answers h6 { font-size: 1em; margin: 1em 0 .4em; }
+.extra { color: #555; } table + table { margin-top: 1em; }
+.blank { color: #6e5600; font-style: italic; } .ungraded { color: #6e7781; }
+.flag { color: #bc4c00; font-weight: bold; }
+body.index { margin: 1em; } table.index { font-size: 12.5px; }
+table.index td, table.index th { padding: .2em .35em; white-space: nowrap; }
+table.index th { white-space: normal; vertical-align: bottom; }
+table.index td.who { white-space: normal; overflow-wrap: anywhere; max-width: 9em; }
+table.index small { font-size: 11px; }
 """
 
 
@@ -93,19 +102,39 @@ def diff_table(reference: str, student: str) -> str:
 # ---------------------------------------------------------------- answers (Markdown)
 
 
+INLINE_RULES = (  # on escaped text outside code spans
+    (re.compile(r"\*\*(?=[^\s*])(.+?)(?<=[^\s*])\*\*", re.S), r"<b>\1</b>"),
+    (re.compile(r"(?<![\w_])__(?=[^\s_])(.+?)(?<=[^\s_])__(?![\w_])", re.S), r"<b>\1</b>"),
+    (re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])", re.S), r"<i>\1</i>"),
+    (re.compile(r"(?<![\w_])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w_])", re.S), r"<i>\1</i>"),
+    (re.compile(r"\[([^\]\n]+)\]\((https?://[^\s()<>\"']+)\)"), r"<a href='\2'>\1</a>"),
+)
+
+
 def _inline(text: str) -> str:
-    """Escaped text with `code` and **bold** shown as such; nothing else is interpreted."""
-    out = []
-    for k, piece in enumerate(re.split(r"(`[^`]+`)", text)):
-        if k % 2:
-            out.append(f"<code>{e(piece[1:-1])}</code>")
-        else:
-            out.append(re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", e(piece)))
-    return "".join(out)
+    """Escaped text with `code`, **bold**, *italics* and http(s) links shown as such, and its line
+    breaks kept; nothing else is interpreted."""
+    spans = []
+
+    def hold(match: re.Match) -> str:  # a code span: kept out of the other rules
+        spans.append(f"<code>{e(match.group(1))}</code>")
+        return f"\0{len(spans) - 1}\0"
+
+    text = e(re.sub(r"`([^`]+)`", hold, text.replace("\0", "")))
+    for pattern, replacement in INLINE_RULES:
+        text = pattern.sub(replacement, text)
+    text = re.sub(r"\0(\d+)\0", lambda m: spans[int(m.group(1))], text)
+    return text.strip().replace("\n", "<br>\n")
+
+
+LIST_RE = re.compile(r"^\s*(?:[-*+]|\d+[.)])(?:\s+(.*))?$")
+RULE_RE = re.compile(r"([-*_])( ?\1){2,}")
 
 
 def markdown(text: str) -> str:
-    """A small Markdown reader: headings, paragraphs, fenced code, lists and tables."""
+    """A small Markdown reader: headings, paragraphs (their line breaks kept), fenced code, lists,
+    quotes and tables; inline code, bold, italics and http(s) links. Every piece of the text is
+    escaped: no HTML of the text reaches the page."""
     out: list[str] = []
     lines = text.replace("\r\n", "\n").split("\n")
     i = 0
@@ -132,11 +161,24 @@ def markdown(text: str) -> str:
                     rows.append("".join(f"<td>{_inline(c)}</td>" for c in cells))
                 i += 1
             out.append("<table>" + "".join(f"<tr>{r}</tr>" for r in rows) + "</table>")
-        elif re.match(r"^\s*([-*+]|\d+[.)])\s+", line):
+        elif stripped.startswith(">"):
+            quoted = []
+            while i < len(lines) and lines[i].strip().startswith(">"):
+                quoted.append(lines[i].strip()[1:].removeprefix(" "))
+                i += 1
+            out.append(f"<blockquote>{markdown(chr(10).join(quoted))}</blockquote>")
+        elif RULE_RE.fullmatch(stripped):
+            out.append("<hr>")
+            i += 1
+        elif LIST_RE.match(line):
             tag = "ol" if re.match(r"^\s*\d", line) else "ul"
             items = []
-            while i < len(lines) and (m := re.match(r"^\s*(?:[-*+]|\d+[.)])\s+(.*)$", lines[i])):
-                items.append(f"<li>{_inline(m.group(1))}</li>")
+            while (
+                i < len(lines)
+                and (m := LIST_RE.match(lines[i]))
+                and (tag == "ol") == bool(re.match(r"^\s*\d", lines[i]))
+            ):
+                items.append(f"<li>{_inline(m.group(1) or '')}</li>")
                 i += 1
             out.append(f"<{tag}>{''.join(items)}</{tag}>")
         elif not stripped:
@@ -146,13 +188,15 @@ def markdown(text: str) -> str:
             while i < len(lines) and lines[i].strip() and not _opens_block(lines[i]):
                 paragraph.append(lines[i].strip())
                 i += 1
-            out.append(f"<p>{_inline(' '.join(paragraph))}</p>")
+            out.append(f"<p>{_inline(chr(10).join(paragraph))}</p>")
     return "\n".join(out)
 
 
 def _opens_block(line: str) -> bool:
     s = line.strip()
-    return s.startswith(("```", "~~~", "#", "|")) or bool(re.match(r"^([-*+]|\d+[.)])\s+", s))
+    return s.startswith(("```", "~~~", "#", "|", ">")) or bool(
+        LIST_RE.match(line) or RULE_RE.fullmatch(s)
+    )
 
 
 # ---------------------------------------------------------------- images
@@ -172,7 +216,13 @@ def task_section(task: Task) -> str:
     parts = [f"<h3 id='img-{e(task.key)}'>{e(task.title)}</h3>"]
     if task.text:
         parts.append(f"<p>log.txt: <code>{e(task.text)}</code></p>")
-    parts += [f"<p class='missing'>{e(problem)}</p>" for problem in task.problems]
+    if task.settings:
+        parts.append(f"<p>run: {e(task.settings)}</p>")
+    parts += [f"<p class='flag'>check: {e(flag)}</p>" for flag in task.flags]
+    parts += [
+        f"<p class='{'extra' if problem.startswith('extra') else 'missing'}'>{e(problem)}</p>"
+        for problem in task.problems
+    ]
     figures = "".join(figure(item) for item in task.items)
     layout = {"ddpm": "faces", "ddim": "faces", "dps": "pairs"}.get(task.key, "row")
     parts.append(f"<div class='{layout}'>{figures}</div>")

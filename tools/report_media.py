@@ -10,6 +10,7 @@ JPEG thumbnail linked to the original where the original is large.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import zipfile
@@ -118,6 +119,8 @@ class Task:
     items: list[Item] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     text: str = ""  # e.g. the flags line of a GAN run's log.txt
+    settings: str = ""  # e.g. a GAN run's config, image size and iterations
+    flags: list[str] = field(default_factory=list)  # where it is not what the handout asks
     passed_over: list[str] = field(default_factory=list)  # its files not shown, named in words
 
     @property
@@ -125,47 +128,97 @@ class Task:
         return bool(self.items) and not any(p.startswith("missing") for p in self.problems)
 
 
+OPTIONS_RE = re.compile(r"^options: (\{.*\})\s*$", re.M)
+
+
+def describe_run(run: submit.GanRun) -> str:
+    """A run's setting in words: config, image size, iterations trained (its latest grid's) of
+    those it was started for."""
+    cfg, resolution = submit.run_setting(run.log_text, run.name)
+    target = None
+    for options in OPTIONS_RE.findall(run.log_text)[-1:]:
+        try:
+            target = int(json.loads(options).get("iters"))
+        except (ValueError, TypeError, AttributeError):
+            pass
+    words = [
+        f"config {cfg}" if cfg else "config not recorded",
+        f"{resolution}x{resolution}" if resolution else "image size not recorded",
+    ]
+    if run.iteration < 0:
+        words.append("iterations not recorded")
+    else:
+        words.append(
+            f"{run.iteration} of {target} iterations" if target else f"{run.iteration} iterations"
+        )
+    return f"{run.name}/: {', '.join(words)}"
+
+
 def gan_tasks(source: Source) -> list[Task]:
-    runs: dict[str, list[str]] = {}
+    """Per handout part, the run submit.py packs (the newest that trained, else the newest with a
+    grid) and its setting in words; flagged where it is not the handout's setting, where another
+    run of the part trained further, or where another part's run trained more than twice as far."""
+    files: dict[str, list[str]] = {}
     for name in source.names:
         parts = name.split("/")
         if len(parts) == 4 and parts[:2] == ["GAN_homework", "training-runs"]:
             if submit.RUN_RE.match(parts[2]):
-                runs.setdefault(parts[2], []).append(parts[3])
-    by_part: dict[tuple[bool, bool], list[str]] = {flags: [] for flags in submit.GAN_PARTS}
-    first_lines = {}
-    for run in sorted(runs, key=lambda r: int(submit.RUN_RE.match(r).group(1)), reverse=True):
-        log = source.text(f"GAN_homework/training-runs/{run}/log.txt")
-        first_lines[run] = log.splitlines()[0] if log else ""
-        flags = submit.flags_of_run(first_lines[run], run)
-        if flags in by_part and any(submit.GRID_RE.match(f) for f in runs[run]):
-            by_part[flags].append(run)
+                files.setdefault(parts[2], []).append(parts[3])
+    by_part: dict[tuple[bool, bool], list[submit.GanRun]] = {f: [] for f in submit.GAN_PARTS}
+    for name in sorted(files, key=lambda r: int(submit.RUN_RE.match(r).group(1)), reverse=True):
+        log = (
+            source.text(f"GAN_homework/training-runs/{name}/log.txt")
+            if "log.txt" in files[name]
+            else ""
+        )
+        grids = tuple(f for f in files[name] if submit.GRID_RE.match(f))
+        run = submit.GanRun(name, grids, log)
+        if run.flags in by_part:
+            by_part[run.flags].append(run)
+    chosen = {}
+    for flags, part in submit.GAN_PARTS.items():
+        run, _ = submit.pick_gan_run(part, by_part[flags], "training-runs")
+        if run is not None:
+            chosen[flags] = run
     tasks = []
     for number, (flags, part) in enumerate(submit.GAN_PARTS.items(), start=1):
         task = Task(f"gan{number}", f"GAN {part}")
-        if not by_part[flags]:
+        if flags not in chosen:
             task.problems.append(f"missing: no run with a sample grid for GAN {part}")
-        else:
-            run, *older = by_part[flags]
-            grids = [f for f in runs[run] if submit.GRID_RE.match(f)]
-            grid = max(grids, key=lambda f: int(submit.GRID_RE.match(f).group(1) or -1))
-            folder = f"GAN_homework/training-runs/{run}"
-            task.items.append(Item(f"{folder}/{grid}", "grid", f"{run}/{grid}"))
-            task.text = first_lines[run] or f"{run}/ has no log.txt"
-            if "training_curves.png" in runs[run]:
-                task.items.append(
-                    Item(f"{folder}/training_curves.png", "curves", "training curves")
+            tasks.append(task)
+            continue
+        run = chosen[flags]
+        others = [r for r in by_part[flags] if r is not run]
+        folder = f"GAN_homework/training-runs/{run.name}"
+        task.items.append(Item(f"{folder}/{run.grid}", "grid", f"{run.name}/{run.grid}"))
+        task.text = run.log_text.partition("\n")[0] or f"{run.name}/ has no log.txt"
+        task.settings = describe_run(run)
+        if "training_curves.png" in files[run.name]:
+            task.items.append(Item(f"{folder}/training_curves.png", "curves", "training curves"))
+        if problems := run.setting_problems():
+            task.flags.append(f"not the handout's setting: {'; '.join(problems)}")
+        further = max(others, key=lambda r: r.iteration, default=None)
+        if further is not None and further.iteration > run.iteration:
+            task.flags.append(
+                f"another run of this part trained further: {further.name}/ reached iteration "
+                f"{further.iteration}, the run shown {max(run.iteration, 0)}"
+            )
+        for other_flags, other in chosen.items():
+            if other_flags != flags and other.iteration > 2 * max(run.iteration, 0):
+                task.flags.append(
+                    f"trained less than GAN {submit.GAN_PARTS[other_flags]}: iteration "
+                    f"{max(run.iteration, 0)} against {other.iteration}"
                 )
-            earlier = sorted(set(grids) - {grid})
-            if earlier:
-                task.problems.append(f"extra: {len(earlier)} earlier grids of {run}/ not shown")
-            if older:
-                task.problems.append(
-                    f"extra: older runs of this part not shown: {', '.join(older)}"
-                )
-            task.passed_over = [f"{folder}/{f}" for f in earlier] + [
-                f"GAN_homework/training-runs/{r}/{f}" for r in older for f in runs[r]
-            ]
+        earlier = sorted(set(run.grids) - {run.grid})
+        if earlier:
+            grids = "grid" if len(earlier) == 1 else "grids"
+            task.problems.append(f"extra: {len(earlier)} earlier {grids} of {run.name}/ not shown")
+        if others:
+            names = ", ".join(f"{r.name}/" for r in others)
+            task.problems.append(f"extra: other runs of this part not shown: {names}")
+        task.passed_over = [f"{folder}/{f}" for f in earlier] + [
+            f"GAN_homework/training-runs/{r.name}/{f}" for r in others for f in files[r.name]
+        ]
         tasks.append(task)
     return tasks
 
@@ -241,15 +294,33 @@ def distillation_tasks(source: Source) -> list[Task]:
     return list(tasks.values())
 
 
-def find_tasks(source: Source) -> dict[str, list[Task]]:
-    """{homework folder: its tasks with images}, in the handout's order."""
+def course_file(course: Path | None, source: Source, name: str) -> bool:
+    """Whether `name` is a file of the course tree itself (e.g. Diffusion_homework/__asset__/),
+    unchanged in the submission."""
+    if course is None or ".." in name.split("/") or not (course / name).is_file():
+        return False
+    entry = source.names[name]
+    size = entry.stat().st_size if isinstance(entry, Path) else entry.file_size
+    if size != (course / name).stat().st_size:
+        return False
+    data = source.read(name)
+    return data is not None and data == (course / name).read_bytes()
+
+
+def find_tasks(source: Source, course: Path | None = None) -> dict[str, list[Task]]:
+    """{homework folder: its tasks with images}, in the handout's order; the other images are
+    extras, except the course tree's own files (with `course`, its root)."""
     diffusion = [sampler_task(source, "DDPM"), sampler_task(source, "DDIM"), dps_task(source)]
     tasks = {"GAN_homework": gan_tasks(source), "Diffusion_homework": diffusion}
     tasks["Diffusion_homework"] += distillation_tasks(source)
     shown = {item.name for group in tasks.values() for t in group for item in t.items}
     shown |= {name for group in tasks.values() for t in group for name in t.passed_over}
     others = sorted(
-        n for n in source.names if n.lower().endswith(IMAGE_SUFFIXES) and n not in shown
+        n
+        for n in source.names
+        if n.lower().endswith(IMAGE_SUFFIXES)
+        and n not in shown
+        and not course_file(course, source, n)
     )
     if others:
         extra = Task("other", "Other images in the submission")

@@ -8,7 +8,10 @@ block (found by its marker lines) beside the reference block of this repository,
 differences highlighted, and the autograder's verdict (from --results, else grade.py is run);
 then the images the handout asks for and the answers files (tools/report_media.py). The images
 go to `<page>_files/` beside the page. Batch mode writes one page per submission (zip or folder)
-and a sortable index. Pages are HTML (or Markdown of the code and verdicts with --format md).
+and a sortable index that fits a 1400 px window: short TODO heads (the whole id on hover), and in
+every cell `points / maximum` with a word (done, partial, wrong, not done, no file, not graded).
+A results.json of `grade.py --only` leaves the other TODOs `not graded`, out of the total. Pages
+are HTML (or Markdown of the code and verdicts with --format md).
 Instructor-only: it shows the reference solutions.
 """
 
@@ -39,16 +42,16 @@ from pathlib import Path
 
 from tools import grade, markers, report_html, report_media, sandbox
 from tools.files import check_output_file, write_atomic
-from tools.judge import HarnessError
+from tools.judge import NOT_DONE, HarnessError
 from tools.report_html import CSS
 
 
 def student_blocks(sub: grade.Submission, rel: str):
-    """({number: body}, note) for one file of a submission."""
+    """({number: block}, note) for one file of a submission."""
     if rel not in sub.files:
-        return {}, "this file is not in the submission"
+        return {}, NO_FILE
     try:
-        return {n: b.body for n, b in markers.blocks_by_number(sub.files[rel], rel).items()}, None
+        return markers.blocks_by_number(sub.files[rel], rel), None
     except markers.MarkerError as error:
         return {}, f"damaged markers ({error}); the file was graded whole"
 
@@ -61,8 +64,57 @@ def verdicts(results: dict) -> dict[str, list[dict]]:
     return by_todo
 
 
+NO_FILE = "this file is not in the submission"
+# What a TODO's cell says beside its points: `done` (full points), `partial`, `wrong` (none),
+# `not done` (the block is still the starter's), `no file`, `not graded` (absent from the results).
+DONE, PARTIAL, WRONG, BLANK, MISSING, UNGRADED = (
+    "done", "partial", "wrong", "not done", "no file", "not graded")  # fmt: skip
+SHORT_NAMES = {  # the index's column heads: a course TODO's id -> a few characters
+    "GAN_homework/training/loss.py": ("loss #1", "loss #2", "loss #3", "loss #4", "R1"),
+    "GAN_homework/DiffAugment_pytorch.py": ("cutout",),
+    "Diffusion_homework/scheduler/DDPM_scheduler.py": ("DDPM #1", "DDPM #2", "DDPM #3"),
+    "Diffusion_homework/scheduler/DDIM_scheduler.py": ("DDIM #1", "DDIM #2", "DPS"),
+    "Diffusion_homework/execute_SDS_VSD.py": ("apply w(t)",),
+    "Diffusion_homework/utils/sds_vsd_utils.py": ("SDS", "SDS w(t)", "VSD"),
+}
+
+
+def short_name(todo_id: str, todo_ids: list[str]) -> str:
+    """A TODO's name in a few characters: the course's own, else the file's stem with the block's
+    number where the file has several."""
+    path, _, number = todo_id.partition("#")
+    names = SHORT_NAMES.get(path, ())
+    if number.isdigit() and 0 < int(number) <= len(names):
+        return names[int(number) - 1]
+    stem = Path(path).stem
+    several = sum(1 for t in todo_ids if t.partition("#")[0] == path) > 1
+    return f"{stem} #{number}" if several else stem
+
+
+def distinct(reasons: list[str]) -> list[str]:
+    """Each reason once: of those that differ only in their numbers (one check on several
+    inputs), the first."""
+    seen = {}
+    for reason in reasons:
+        seen.setdefault(re.sub(r"\d+(\.\d+)?(e-?\d+)?", "#", reason), reason)
+    return list(seen.values())
+
+
+def state(todo: dict) -> str:
+    if not todo["graded"]:
+        return UNGRADED
+    if todo["score"] >= todo["max_score"] - 1e-9:
+        return DONE
+    if todo["blank"] or (todo["failed"] and all(r.startswith(NOT_DONE) for r in todo["failed"])):
+        return BLANK
+    if todo["note"] == NO_FILE:
+        return MISSING
+    return WRONG if todo["score"] <= 1e-9 else PARTIAL
+
+
 def collect(root: Path, submission: Path, results: dict) -> dict:
-    """Everything a page shows, as plain data."""
+    """Everything a page shows, as plain data. A TODO that `results` does not name (those of
+    grade.py --only) is `not graded`, and counts in neither total."""
     table = grade.load_table(root)
     present = grade.present_todos(root, table)
     files = sorted({t.split("#")[0] for t in present})
@@ -82,29 +134,38 @@ def collect(root: Path, submission: Path, results: dict) -> dict:
             for t in entries
             if t["score"] < t["max_score"] - 1e-9
         ]
-        todos.append(
-            {
-                "id": todo,
-                "summary": getattr(table.BY_ID.get(todo), "summary", "")
-                if hasattr(table, "BY_ID")
-                else "",
-                "student": textwrap.dedent(mine.get(number, "")).rstrip("\n"),
-                "reference": textwrap.dedent(reference[number].body).rstrip("\n")
-                if number in reference
-                else "",
-                "note": note,
-                "score": sum(t["score"] for t in entries),
-                "max_score": sum(t["max_score"] for t in entries) or float(table.points(todo)),
-                "tests": entries,
-                "failed": list(dict.fromkeys(failed)),
-            }
-        )
+        block = mine.get(number)
+        entry = {
+            "id": todo,
+            "short": short_name(todo, present),
+            "summary": getattr(table.BY_ID.get(todo), "summary", "")
+            if hasattr(table, "BY_ID")
+            else "",
+            "student": textwrap.dedent(block.body if block else "").rstrip("\n"),
+            "reference": textwrap.dedent(reference[number].body).rstrip("\n")
+            if number in reference
+            else "",
+            "blank": block is not None and markers.is_blank(block, rel),
+            "note": note,
+            "graded": todo in results.get("todos", {}) or bool(entries),
+            "score": sum(t["score"] for t in entries),
+            "max_score": sum(t["max_score"] for t in entries) or float(table.points(todo)),
+            "tests": entries,
+            "failed": distinct(failed),
+        }
+        entry["state"] = state(entry)
+        todos.append(entry)
+    graded = [t for t in todos if t["graded"]]
+    output = results.get("output", "")
+    if output.startswith("Score "):  # the total, which the page's title gives
+        output = output.partition("\n")[2]
     return {
         "prefix": sub.prefix,
         "submission": str(submission),
-        "score": sum(t["score"] for t in todos),
-        "max_score": sum(t["max_score"] for t in todos),
-        "output": results.get("output", ""),
+        "score": sum(t["score"] for t in graded),
+        "max_score": sum(t["max_score"] for t in graded),
+        "graded": len(graded),
+        "output": output.strip(),
         "todos": todos,
     }
 
@@ -125,19 +186,45 @@ def _points(score: float, max_score: float) -> str:
     return f"{grade._fmt(score)} / {grade._fmt(max_score)}"
 
 
+STATE_CLASS = {DONE: "full", PARTIAL: "part", WRONG: "zero", BLANK: "blank", MISSING: "zero",
+               UNGRADED: "ungraded"}  # fmt: skip
+
+
+def _todo_points(todo: dict, compact: bool = False) -> str:
+    """`x / max` of a TODO; `- / max` where it was not graded. Compact: `3 / 3`, not `3.0 / 3.0`."""
+    fmt = _compact if compact else grade._fmt
+    score = fmt(todo["score"]) if todo["graded"] else "&ndash;"
+    return f"{score} / {fmt(todo['max_score'])}"
+
+
+def _compact(x: float) -> str:
+    return grade._fmt(x).removesuffix(".0")
+
+
+def _total(page: dict) -> str:
+    """The page's one total, over the TODOs graded."""
+    text = _points(page["score"], page["max_score"])
+    if page["graded"] < len(page["todos"]):
+        text += f" over the {page['graded']} of {len(page['todos'])} TODOs graded"
+    return text
+
+
 def _todo_html(todo: dict) -> list[str]:
     e = html.escape
-    klass = _klass(todo["score"], todo["max_score"])
     parts = [
         f"<h3 id='{_anchor(todo['id'])}'>{e(todo['id'])} <small>{e(todo['summary'])}</small> "
-        f"<span class='{klass}'>{_points(todo['score'], todo['max_score'])}</span></h3>"
+        f"<span class='{STATE_CLASS[todo['state']]}'>{_todo_points(todo)} "
+        f"{e(todo['state'])}</span></h3>"
     ]
     if todo["note"]:
         parts.append(f"<p class='note'>{e(todo['note'])}</p>")
-    if todo["failed"]:
+    if todo["failed"] and todo["state"] != BLANK:
         lost = "".join(f"<li>{e(reason[:300])}</li>" for reason in todo["failed"])
         parts.append(f"<ul class='lost'>{lost}</ul>")
-    parts.append(report_html.diff_table(todo["reference"], todo["student"]))
+    if todo["blank"]:
+        parts.append("<p class='blank'>blank (starter text)</p>")
+    elif todo["note"] != NO_FILE:
+        parts.append(report_html.diff_table(todo["reference"], todo["student"]))
     passed = [t for t in todo["tests"] if t["score"] >= t["max_score"] - 1e-9]
     failing = [t for t in todo["tests"] if t not in passed]
     rows = "".join(
@@ -157,11 +244,11 @@ def _summary_html(page: dict) -> list[str]:
     e = html.escape
     rows = "".join(
         f"<tr><td><a href='#{_anchor(t['id'])}'>{e(t['id'])}</a></td><td>{e(t['summary'])}</td>"
-        f"<td class='{_klass(t['score'], t['max_score'])}'>{_points(t['score'], t['max_score'])}"
-        f"</td></tr>"
+        f"<td class='{STATE_CLASS[t['state']]}'>{_todo_points(t)}</td>"
+        f"<td class='{STATE_CLASS[t['state']]}'>{e(t['state'])}</td></tr>"
         for t in page["todos"]
     )
-    parts = ["<h2>Summary</h2>", "<table><tr><th>TODO</th><th></th><th>points</th></tr>"]
+    parts = ["<h2>Summary</h2>", "<table><tr><th>TODO</th><th></th><th>points</th><th></th></tr>"]
     parts += [rows, "</table>"]
     tasks = [task for group in page["tasks"].values() for task in group]
     if tasks:
@@ -172,10 +259,11 @@ def _summary_html(page: dict) -> list[str]:
                 if task.present
                 else f"<td class='missing'>{e('; '.join(task.problems))}</td>"
             )
+            + (f"<td class='flag'>{e('; '.join(task.flags))}</td>" if task.flags else "<td></td>")
             + "</tr>"
             for task in tasks
         )
-        parts.append(f"<table><tr><th>images</th><th></th></tr>{rows}</table>")
+        parts.append(f"<table><tr><th>images</th><th></th><th>checks</th></tr>{rows}</table>")
     return parts
 
 
@@ -192,7 +280,7 @@ def render_html(page: dict, title: str) -> str:
     parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>{e(title)}: {_points(page['score'], page['max_score'])}</h1>",
+        f"<h1>{e(title)}: {_total(page)}</h1>",
         f"<p>Submission: <code>{e(page['submission'])}</code></p>",
     ]
     if page["output"]:
@@ -232,19 +320,20 @@ def _inline(text: str) -> str:
 
 
 def render_md(page: dict, title: str) -> str:
-    lines = [f"# {title}: {grade._fmt(page['score'])} / {grade._fmt(page['max_score'])}", ""]
+    lines = [f"# {title}: {html.unescape(_total(page))}", ""]
     lines += [f"Submission: {_inline(page['submission'])}", ""]
     if page["output"]:
         lines += [_fence(page["output"], ""), ""]
     for todo in page["todos"]:
-        lines += [
-            f"## {todo['id']} ({todo['summary']}): {grade._fmt(todo['score'])} / {grade._fmt(todo['max_score'])}",
-            "",
-        ]
+        points = html.unescape(_todo_points(todo))
+        lines += [f"## {todo['id']} ({todo['summary']}): {points} {todo['state']}", ""]
         if todo["note"]:
             lines += [f"> {_inline(todo['note'])}", ""]
-        lines += ["Student:", "", _fence(todo["student"] or "(empty)"), ""]
-        lines += ["Reference:", "", _fence(todo["reference"]), ""]
+        if todo["blank"]:
+            lines += ["Student: blank (starter text)", ""]
+        elif todo["note"] != NO_FILE:
+            lines += ["Student:", "", _fence(todo["student"] or "(empty)"), ""]
+            lines += ["Reference:", "", _fence(todo["reference"]), ""]
         for t in todo["tests"]:
             lines.append(
                 f"- {grade._fmt(t['score'])}/{grade._fmt(t['max_score'])} "
@@ -267,12 +356,13 @@ def write_text(path: Path, text: str) -> None:
     write_atomic(path, text.encode("utf-8"))
 
 
-def add_media(page: dict, submission: Path, assets: Path | None) -> None:
+def add_media(page: dict, submission: Path, assets: Path | None, root: Path | None = None) -> None:
     """The submission's images and answers into `page`; with `assets` (a folder beside the
-    page), the images are copied or thumbnailed there and linked relative to the page."""
+    page), the images are copied or thumbnailed there and linked relative to the page. The
+    course tree's own images (under `root`) are not the student's extras."""
     source = report_media.Source(submission, page["prefix"])
     try:
-        page["tasks"] = report_media.find_tasks(source)
+        page["tasks"] = report_media.find_tasks(source, root)
         answers = report_media.answers(source)
         page["answers"] = {}
         link = urllib.parse.quote(assets.name) if assets else ""
@@ -306,7 +396,7 @@ def report(
         results = grade.grade(submission, root, limits=limits)
     page = collect(root, submission, results)
     assets = out.with_name(f"{out.stem}_files") if out is not None and fmt == "html" else None
-    add_media(page, submission, assets)
+    add_media(page, submission, assets, root)
     text = render_html(page, title) if fmt == "html" else render_md(page, title)
     return page, text
 
@@ -329,43 +419,79 @@ document.querySelectorAll("th.sort").forEach(function (th, column) {
 
 
 def render_index(rows: list[tuple[str, dict]], failed: list[tuple[str, str]]) -> str:
-    """The class's scores: total, per homework part, per TODO, and missing images; every column
-    sorts on a click."""
+    """The class's scores: total, per homework part, missing images and per TODO (a short head,
+    the whole id on hover; `x / max` and a word in every cell); every column sorts on a click."""
     e = html.escape
-    todo_ids = [t["id"] for t in rows[0][1]["todos"]] if rows else []
-    parts = list(dict.fromkeys(_part(t) for t in todo_ids))
+    todos = rows[0][1]["todos"] if rows else []
+    parts = list(dict.fromkeys(_part(t["id"]) for t in todos))
 
-    def cell(score, max_score, total=False):
-        text = _points(score, max_score) if total else grade._fmt(score)
-        return f"<td class='{_klass(score, max_score)}' data-v='{score:.4f}'>{text}</td>"
+    def total_cell(ts: list[dict]) -> str:
+        graded = [t for t in ts if t["graded"]]
+        score = sum(t["score"] for t in graded)
+        max_score = sum(t["max_score"] for t in graded)
+        if not graded:
+            return "<td class='ungraded' data-v='-1'>not graded</td>"
+        note = (
+            f"<br><small>{len(graded)} of {len(ts)} graded</small>" if len(graded) < len(ts) else ""
+        )
+        return (
+            f"<td class='{_klass(score, max_score)}' data-v='{score:.4f}'>"
+            f"{_compact(score)} / {_compact(max_score)}{note}</td>"
+        )
 
-    head = ["student", "total", *parts, "missing images", *todo_ids]
+    def todo_cell(todo: dict) -> str:
+        value = f"{todo['score']:.4f}" if todo["graded"] else "-1"
+        return (
+            f"<td class='{STATE_CLASS[todo['state']]}' data-v='{value}'>{_todo_points(todo, True)}"
+            f"<br><small>{e(todo['state'])}</small></td>"
+        )
+
+    def head(text: str, hover: str = "") -> str:
+        hover = f" title='{e(hover)}'" if hover else ""
+        return f"<th class='sort'{hover}>{e(text)}</th>"
+
+    heads = [head("student"), head("total")]
+    heads += [head(part.removesuffix("_homework") or part, f"{part}: its TODOs") for part in parts]
+    heads.append(head("missing images", "how many of the handout's image tasks miss images"))
+    heads += [head(t["short"], f"{t['id']}: {t['summary']}".rstrip(": ")) for t in todos]
     body = []
     for name, page in rows:
-        by_part = [[t for t in page["todos"] if _part(t["id"]) == part] for part in parts]
         missing = [
             task.title
             for group in page.get("tasks", {}).values()
             for task in group
             if not task.present
         ]
+        flagged = [
+            f"{task.title}: {flag}"
+            for group in page.get("tasks", {}).values()
+            for task in group
+            for flag in task.flags
+        ]
+        words = str(len(missing))
+        if flagged:
+            words += f"<br><small class='flag'>{len(flagged)} to check</small>"
         body.append(
-            f"<tr><td><a href='{e(urllib.parse.quote(name))}.html'>{e(name)}</a></td>"
-            + cell(page["score"], page["max_score"], True)
-            + "".join(
-                cell(sum(t["score"] for t in ts), sum(t["max_score"] for t in ts), True)
-                for ts in by_part
-            )
-            + f"<td data-v='{len(missing)}'>{len(missing)}: {e(', '.join(missing))}</td>"
-            + "".join(cell(t["score"], t["max_score"]) for t in page["todos"])
+            f"<tr><td class='who'><a href='{e(urllib.parse.quote(name))}.html'>{e(name)}</a></td>"
+            + total_cell(page["todos"])
+            + "".join(total_cell([t for t in page["todos"] if _part(t["id"]) == p]) for p in parts)
+            + f"<td data-v='{len(missing)}' title='{e('; '.join(missing + flagged))}'>{words}</td>"
+            + "".join(todo_cell(t) for t in page["todos"])
             + "</tr>"
         )
     unread = "".join(f"<li><code>{e(n)}</code>: {e(r)}</li>" for n, r in failed)
+    legend = (
+        "<p>Points / maximum. Each TODO cell says in a word: <span class='full'>done</span>, "
+        "<span class='part'>partial</span>, <span class='zero'>wrong</span> (no points), "
+        "<span class='blank'>not done</span> (the block is still the starter's), "
+        "<span class='zero'>no file</span>, <span class='ungraded'>not graded</span>. "
+        "Hover a column's head for the TODO's full id; click it to sort.</p>"
+    )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Scores</title>"
-        f"<style>{CSS}</style></head><body><h1>Scores ({len(rows)} submissions)</h1>"
-        "<p>Click a column's head to sort by it.</p><table><thead><tr>"
-        + "".join(f"<th class='sort'>{e(h)}</th>" for h in head)
+        f"<style>{CSS}</style></head><body class='index'><h1>Scores ({len(rows)} submissions)</h1>"
+        f"{legend}<table class='index'><thead><tr>"
+        + "".join(heads)
         + "</tr></thead><tbody>"
         + "".join(body)
         + "</tbody></table>"

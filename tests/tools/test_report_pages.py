@@ -2,6 +2,7 @@
 structure and, where Debian's chromium is installed, in a headless browser."""
 
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -17,7 +18,12 @@ from tool_helpers import run_tool, submission_from
 HOSTILE = "<script>alert('answers')</script> & <img src=x onerror=alert(1)>"
 ANSWERS = f"""# Answers
 
+Name: **Ada** Lovelace
+Uniqname: ada
+
 ## Task 1 (required)
+
+*Why does the loss saturate?* GPU model: ______
 
 Your answer:
 The loss is **non-saturating** and `softplus(-x)` {HOSTILE}
@@ -49,8 +55,8 @@ def student(tree: Path, dest: Path, ddim_images=7) -> Path:
     submission_from(tree, dest)
     runs = dest / "GAN_homework" / "training-runs"
     for name, flags in (
-        ("00000-dog-nor1-noaug", "False False"),
-        ("00001-dog-r1-noaug", "True False"),
+        ("00000-dog-low_shot-nor1-noaug", "False False"),
+        ("00001-dog-low_shot-r1-noaug", "True False"),
     ):
         r1, aug = flags.split()
         (runs / name).mkdir(parents=True)
@@ -59,7 +65,7 @@ def student(tree: Path, dest: Path, ddim_images=7) -> Path:
         )
         png(runs / name / "fakes000100iter_trained.png", (40, 40))
         png(runs / name / "fakes004500iter_trained.png", (1100, 1100), seed=1)
-    png(runs / "00001-dog-r1-noaug" / "training_curves.png", (300, 200))
+    png(runs / "00001-dog-low_shot-r1-noaug" / "training_curves.png", (300, 200))
     home = dest / "Diffusion_homework"
     for i in range(10):
         png(home / "DDPM_results" / f"DDPM_generated_image{i}.png", seed=i)
@@ -148,6 +154,11 @@ def test_page_shows_images_answers_and_reasons(tree, tmp_path):
     assert parser.scripts == 0 and "<script>alert" not in page and "onerror=alert" in page
     assert "&lt;script&gt;alert(&#x27;answers&#x27;)&lt;/script&gt;" in page
     assert "<b>non-saturating</b>" in page and "<li>first point</li>" in page
+    assert "<p>Name: <b>Ada</b> Lovelace<br>\nUniqname: ada</p>" in page
+    assert "<p><i>Why does the loss saturate?</i> GPU model: ______</p>" in page
+    # each GAN part's setting in words; the handout's setting is not flagged
+    assert "00001-dog-low_shot-r1-noaug/: config low_shot, 256x256, 4500 iterations" in page
+    assert "class='flag'" not in page
     assert "<td>part 1</td><td>80</td>" in page
     # the newest grid of parts 1 and 2, with the flags line; part 3 and SDS at 100 missing
     assert page.count("fakes004500iter_trained") >= 2 and "fakes000100iter_trained" not in page
@@ -195,8 +206,13 @@ def test_batch_index_has_parts_missing_images_and_sorting(tree, tmp_path):
     text = index.read_text()
     check_structure(index)
     check_structure(out / "alice.html")
-    assert "<th class='sort'>hw</th>" in text and "<th class='sort'>missing images</th>" in text
-    assert "GAN part 3 (R1 + DiffAug)" in text and "Not graded" in text and "erin.zip" in text
+    assert "<th class='sort' title='hw: its TODOs'>hw</th>" in text
+    assert (
+        ">missing images</th>" in text and "<th class='sort' title='hw/calc.py#2: clamp'>" in text
+    )
+    # alice misses GAN part 3, 3 DDIM faces and SDS at 100, named on hover
+    assert "<td data-v='3' title='GAN part 3 (R1 + DiffAug); DDIM faces; Task 6" in text
+    assert "Not graded" in text and "erin.zip" in text
     assert "addEventListener" in text
 
 
@@ -254,3 +270,80 @@ def test_markdown_page_names_images_and_keeps_answers_in_code(tree, tmp_path):
     assert "- DDIM faces: 7 in the submission; ` missing: 7 of the 10 images `" in page
     assert "## ` GAN_homework/answers.md `" in page and "```markdown\n# Answers" in page
     assert not (tmp_path / "alice_files").exists()
+
+
+def test_gan_runs_show_their_setting_and_flag_what_is_not_the_handouts(tree, tmp_path):
+    folder = tmp_path / "submissions"
+    dest = student(tree, folder / "alice")
+    runs = dest / "GAN_homework" / "training-runs"
+    for name, flags, iters, grids in (
+        ("00002-dog-tiny-nor1-noaug", "False False", 5000, (0,)),  # a rerun stopped at once
+        ("00003-dog-tiny-r1-noaug", "True False", 40, (20, 40)),  # a short tiny run
+    ):
+        r1, aug = flags.split()
+        options = {"cfg": "tiny", "config": {"name": "tiny", "resolution": 32}, "iters": iters}
+        (runs / name).mkdir()
+        (runs / name / "log.txt").write_text(
+            f"use_r1_regularization={r1} use_diffaug={aug}\noptions: {json.dumps(options)}\n"
+        )
+        for grid in grids:
+            png(runs / name / f"fakes{grid:06d}iter_trained.png", (128, 128), seed=grid)
+    out = tmp_path / "reports"
+    result = run_tool("snippets", "--tree", tree, "--submissions", folder, "--out", out)
+    assert result.returncode == 0, result.stderr
+    page = (out / "alice.html").read_text()
+    part1, part2 = (
+        page.split("id='img-gan2'")[0].split("id='img-gan1'")[1],
+        page.split("id='img-gan2'")[1].split("id='img-gan3'")[0],
+    )
+    # part 1: the older run that trained is shown, not the newer one stopped at iteration 0
+    assert "00000-dog-low_shot-nor1-noaug/fakes004500iter_trained.png" in part1
+    assert "other runs of this part not shown: 00002-dog-tiny-nor1-noaug/" in part1
+    assert "class='flag'" not in part1
+    # part 2: the newest run that trained, its setting in words, and why it is flagged
+    assert "00003-dog-tiny-r1-noaug/fakes000040iter_trained.png" in part2
+    assert "00003-dog-tiny-r1-noaug/: config tiny, 32x32, 40 of 40 iterations" in part2
+    flags = re.findall(r"<p class='flag'>check: (.*?)</p>", part2)
+    assert len(flags) == 3, flags
+    assert flags[0].startswith("not the handout&#x27;s setting") and "tiny" in flags[0]
+    assert "32x32" in flags[0] and "40" in flags[0]
+    assert flags[1] == (
+        "another run of this part trained further: 00001-dog-low_shot-r1-noaug/ reached "
+        "iteration 4500, the run shown 40"
+    )
+    assert flags[2] == "trained less than GAN part 1 (no regularization): iteration 40 against 4500"
+    index = (out / "index.html").read_text()
+    assert "<small class='flag'>3 to check</small>" in index
+
+
+def test_the_course_s_own_images_are_not_extras(tree, tmp_path):
+    png(tree / "hw" / "__asset__" / "course.png", seed=7)
+    png(tree / "hw" / "__asset__" / "changed.png", seed=8)
+    dest = submission_from(tree, tmp_path / "alice")
+    png(dest / "hw" / "__asset__" / "changed.png", seed=9)
+    png(dest / "hw" / "mine.png", seed=10)
+    page = write_page(tree, tmp_path, dest).read_text()
+    extras = page.split("Other images in the submission")[-1]
+    assert "hw/mine.png" in extras and "hw/__asset__/changed.png" in extras
+    assert "course.png" not in page
+
+
+def test_markdown_subset_is_rendered_and_everything_else_escaped():
+    from tools.report_html import markdown
+
+    text = (
+        "Name: A\nUniqname: b\n\n*x<b>y</b>* **`a*b*`** E_{z} and L_G _it_ 2 * 3 * 4\n"
+        "[ok](https://e.org/?a=1&b=2) [no](javascript:alert(1)) ______\n\n"
+        "> quoted *q*\n\n1.\n2. two\n- dash\n\n---\n"
+    )
+    assert markdown(text).split("\n") == [
+        "<p>Name: A<br>",
+        "Uniqname: b</p>",
+        "<p><i>x&lt;b&gt;y&lt;/b&gt;</i> <b><code>a*b*</code></b> E_{z} and L_G <i>it</i> "
+        "2 * 3 * 4<br>",
+        "<a href='https://e.org/?a=1&amp;b=2'>ok</a> [no](javascript:alert(1)) ______</p>",
+        "<blockquote><p>quoted <i>q</i></p></blockquote>",
+        "<ol><li></li><li>two</li></ol>",
+        "<ul><li>dash</li></ul>",
+        "<hr>",
+    ]
