@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load as load_tensors
 
-from tools import sandbox, worker
+from tools import markers, sandbox, worker
 
 MAX_REPLY_BYTES = 256 * 1024**2  # the most one reply may carry, whatever the case
 # A reply is bounded before it is parsed, by what its case can legitimately return: one entry
@@ -604,7 +604,7 @@ class Judge:
     def run(self, todo, table, checks: list[Check], body, source=None, seconds=None):
         """Every check of one TODO block (a list of Verdicts); the block is the student's body
         (or whole file); `seconds`, when given, replaces the limit of this TODO."""
-        starter = f'raise NotImplementedError("TODO #{todo.number} in {todo.path}")\n'
+        starter = markers.starter_line(todo.number, todo.path) + "\n"
         budget = Budget(self.limits.seconds if seconds is None else seconds)
         block = Block(
             self,
