@@ -14,6 +14,7 @@ identity) no point at all; every TODO of tools/todos.py has "nothing" bodies. On
 
 from __future__ import annotations
 
+import gc
 import re
 import runpy
 from pathlib import Path
@@ -37,15 +38,22 @@ def _close_sessions():
     for context, _ in _SESSIONS.values():
         context.__exit__(None, None, None)
     _SESSIONS.clear()
+    gc.unfreeze()  # the sessions' objects may be collected now; what lives on is frozen again
+    gc.collect()
+    gc.freeze()
 
 
 def session_for(tree: Path):
-    """One grading session (solution-free tree, checks, judge) per tree, for all its mutants."""
+    """One grading session (solution-free tree, checks, judge) per tree, for all its mutants.
+    Its objects are left out of the garbage collector's passes until the module ends (gc.freeze,
+    as tests/conftest.py does after collection): the full collection after each TODO
+    (sandbox.release_memory) then looks only at what grading that body made."""
     if tree not in _SESSIONS:
         table = grade.load_table(tree)
         todos = [t for t in table.TODOS if t.id in grade.present_todos(tree, table)]
         context = grade.grading_session(tree, table, todos)
         _SESSIONS[tree] = (context, context.__enter__())
+        gc.freeze()
     return _SESSIONS[tree][1]
 
 

@@ -35,6 +35,9 @@ STUDENT_MODULES = (
     "torch.nn.functional",
     "torch.distributions",
 )
+# What the worker itself imports on first use: unpickling a case's tensors (torch.load), and
+# writing the reply's (safetensors reads a tensor's bytes through numpy.ctypeslib).
+WORKER_MODULES = ("torch.utils.serialization", "numpy.ctypeslib")
 
 
 def _local(name: str, roots: list[Path]) -> Path | None:
@@ -83,12 +86,16 @@ def external_imports(files: list[Path], roots: list[Path]) -> list[tuple[str, tu
 def preload() -> None:
     roots = [ROOT / root for root in todos.IMPORT_ROOTS]
     files = sorted({ROOT / t.path for t in todos.TODOS} | {ROOT / todos.REACH_MODULE})
-    wanted = [(name, ()) for name in (*todos.PRELOAD, *STUDENT_MODULES)]
+    wanted = [(name, ()) for name in (*todos.PRELOAD, *STUDENT_MODULES, *WORKER_MODULES)]
     for module, names in wanted + external_imports(files, roots):
         with contextlib.suppress(Exception):  # what is missing fails in the worker, loudly
             loaded = importlib.import_module(module)
             for name in names:
-                getattr(loaded, name, None)  # load lazily exported attributes now
+                # lazily exported attributes load now; a submodule (`from PIL import
+                # ImageDraw`) is no attribute until it is imported
+                if getattr(loaded, name, None) is None:
+                    with contextlib.suppress(Exception):
+                        importlib.import_module(f"{module}.{name}")
     # Workers are forked from this process: with everything loaded so far out of the garbage
     # collector's reach, a collection in a worker does not copy these objects' memory pages.
     gc.collect()

@@ -14,9 +14,6 @@ import os
 import time
 from pathlib import Path
 
-import torch
-from diffusers import UNet2DModel
-
 from tools.demo.common import require_done, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +39,9 @@ def build_tiny_ddpm(folder, sample_size=32, seed=0, root_layout=False):
     Pipeline layout (unet/, scheduler/) by default; root_layout=True puts the files at the root,
     as the google/ddpm-* repositories do. Returns the folder.
     """
+    import torch  # here, not at the top: the demo checks its TODOs before loading these
+    from diffusers import UNet2DModel
+
     folder = Path(folder)
     torch.manual_seed(seed)
     unet = UNet2DModel(

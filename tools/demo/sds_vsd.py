@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from tools.demo.common import require_done, run
-from tools.demo.tiny_sd import build_tiny_sd
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "demo-output" / "sds_vsd"
@@ -37,6 +36,8 @@ def main():
         "SDS/VSD",
         ("Diffusion_homework/execute_SDS_VSD.py", "Diffusion_homework/utils/sds_vsd_utils.py"),
     )
+    from tools.demo.tiny_sd import build_tiny_sd  # torch and diffusers: after the TODO check
+
     start = time.perf_counter()
     shutil.rmtree(OUT, ignore_errors=True)
     model = build_tiny_sd(OUT / "tiny-sd")
