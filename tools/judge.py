@@ -455,7 +455,12 @@ class Block:
         try:
             header, _ = self.canary.call(case)
         except BlockError as error:
-            raise HarnessError(f"{self.todo}: the starter's block did not run ({error})") from None
+            said = _last_line(Path(self.canary.job.scratch) / "output.txt")
+            raise HarnessError(
+                f"{self.todo}: the starter's block did not run ({error}"
+                + (f"; it said: {said}" if said else "")
+                + ")"
+            ) from None
         finally:
             self.canary.stop()
         error = str(header.get("error", ""))
@@ -469,6 +474,15 @@ class Block:
 
     def close(self):
         self.worker.stop()
+
+
+def _last_line(path: Path) -> str:
+    """The last non-empty line a worker of ours wrote (the canary runs the starter's body)."""
+    try:
+        lines = [x for x in path.read_text(errors="replace").splitlines() if x.strip()]
+    except OSError:
+        return ""
+    return printable(lines[-1][:300]) if lines else ""
 
 
 def printable(text) -> str:

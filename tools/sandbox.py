@@ -546,13 +546,28 @@ def grading_folder() -> Path:
 
     global _SHARED
     if _SHARED is None or not _SHARED.is_dir():
-        _SHARED = Path(tempfile.mkdtemp(prefix="hw5-grading-"))
+        # workers of another uid must reach it, so under a folder every user may enter
+        bases = [tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"]
+        base = next((b for b in bases if os.path.isdir(b) and _enterable(b)), None)
+        _SHARED = Path(tempfile.mkdtemp(prefix="hw5-grading-", dir=base))
         _SHARED.chmod(0o711)
         atexit.register(remove_tree, _SHARED)
     return _SHARED
 
 
 _SHARED: Path | None = None
+
+
+def _enterable(folder) -> bool:
+    """Whether every user may enter the folder and each folder above it (o+x)."""
+    path = Path(folder).resolve()
+    for part in (path, *path.parents):
+        try:
+            if not os.stat(part).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def isolation(hidden=()) -> Isolation:

@@ -235,3 +235,18 @@ def test_a_server_that_ended_starts_again_in_the_sandbox(tree, tmp_path):
     results = grade.grade(hostile(tree, tmp_path, body), tree)
     assert results["todos"]["hw/calc.py#1"]["score"] == 3.0, results["tests"]
     assert forkserver._forkserver._forkserver_pid != server
+
+
+@AS_ROOT
+def test_a_private_temporary_folder_does_not_stop_grading(tree, tmp_path):
+    """TMPDIR under a folder other users cannot enter (a 0700 home): the workers' folder goes
+    where they can reach it, with or without the sandbox."""
+    private = tmp_path / "home"
+    (private / "tmp").mkdir(parents=True)
+    private.chmod(0o700)
+    for extra in ({"HW5_NO_SANDBOX": "1"}, {}):
+        result, results = graded_by_cli(
+            tree, tree, tmp_path, env={"TMPDIR": str(private / "tmp"), **extra}
+        )
+        assert result.returncode == 0, result.stderr
+        assert results["score"] == 12.0, (extra, results["tests"])
