@@ -234,15 +234,16 @@ def remove_tree(path) -> None:
         pass
 
 
-def clear_folder(path) -> None:
-    """Remove everything inside a folder, keeping the folder."""
+def clear_folder(path, keep: str | None = None) -> None:
+    """Remove everything inside a folder, keeping the folder, and `keep` if it is inside."""
     try:
         with os.scandir(path) as entries:
             names = [entry.path for entry in entries]
     except OSError:
         return
     for name in names:
-        remove_tree(name)
+        if keep is None or not (keep == name or keep.startswith(name + "/")):
+            remove_tree(name)
 
 
 SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
@@ -463,14 +464,7 @@ def clear_private(shared: str) -> None:
     (but for the run's own folder) and remove every System V IPC object and POSIX message queue
     of the sandbox's IPC namespace: nothing a block left reaches the next."""
     for folder in PRIVATE_FOLDERS:
-        try:
-            with os.scandir(folder) as entries:
-                names = [e.path for e in entries]
-        except OSError:
-            continue
-        for name in names:
-            if not (shared == name or shared.startswith(name + "/")):
-                remove_tree(name)
+        clear_folder(folder, keep=shared)
     clear_folder("/dev/mqueue")
     remove_ipc_of(None)
 
