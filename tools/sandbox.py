@@ -447,13 +447,13 @@ def bubblewrap_command(shared: Path, pythonpath: str) -> list[str] | None:
                 out += ["--perms", "0755", "--dir", str(parent)]
         return out
 
+    command += ["--proc", "/proc", "--dev", "/dev", "--mqueue", "/dev/mqueue"]
+    for folder in PRIVATE_FOLDERS:  # first: what is bound below may lie inside them (/tmp/...)
+        command += [*parents(folder), "--perms", "1777", "--size", str(PRIVATE_BYTES)]
+        command += ["--tmpfs", folder]
     for folder in python_folders():
         if not folder.startswith(tuple(f + "/" for f in SYSTEM_ROOTS)):
             command += [*parents(folder), "--ro-bind", folder, folder]
-    command += ["--proc", "/proc", "--dev", "/dev", "--mqueue", "/dev/mqueue"]
-    for folder in PRIVATE_FOLDERS:
-        command += [*parents(folder), "--perms", "1777", "--size", str(PRIVATE_BYTES)]
-        command += ["--tmpfs", folder]
     command += [*parents(shared), "--bind", str(shared), str(shared), "--chdir", str(shared)]
     command += ["--setenv", "PYTHONPATH", pythonpath, "--setenv", "PYTHONSAFEPATH", "1"]
     return command
@@ -600,7 +600,7 @@ def _try_sandbox(command: list[str]) -> str | None:
         return f"bubblewrap cannot run ({error})"
     if done.returncode != 0:
         said = done.stderr.decode(errors="replace").strip().splitlines()
-        return "bubblewrap cannot make namespaces here" + (f": {said[-1]}" if said else "")
+        return "bubblewrap could not start Python here" + (f": {said[-1]}" if said else "")
     return None
 
 

@@ -120,8 +120,23 @@ seen += [p for p in places if p in mounts]
 y = 2 * x if not seen else None
 """
     sub = hostile(tree, tmp_path, body)
+    found = sandbox.isolation()
+    assert found.sandbox is not None, found.reason
     results = grade.grade(sub, tree)
     assert results["todos"]["hw/calc.py#1"]["score"] == 3.0, results["tests"]
+
+
+@SANDBOX
+def test_a_python_installation_under_tmp_is_seen_in_the_sandbox(monkeypatch, request):
+    """A checkout (and its .venv) under /tmp stays visible above the sandbox's private /tmp."""
+    folder = Path(tempfile.mkdtemp(prefix="hw5-test-venv-", dir="/tmp"))
+    request.addfinalizer(lambda: sandbox.remove_tree(folder))
+    (folder / "marker").write_text("here")
+    real = sandbox.python_folders()
+    monkeypatch.setattr(sandbox, "python_folders", lambda: [*real, str(folder)])
+    command = sandbox.bubblewrap_command(sandbox.grading_folder(), "/nowhere")
+    done = subprocess.run([*command, "cat", str(folder / "marker")], capture_output=True)
+    assert done.returncode == 0 and done.stdout == b"here", done.stderr
 
 
 @SANDBOX
@@ -238,11 +253,12 @@ def test_a_server_that_ended_starts_again_in_the_sandbox(tree, tmp_path):
 
 
 @AS_ROOT
-def test_a_private_temporary_folder_does_not_stop_grading(tree, tmp_path):
+def test_a_private_temporary_folder_does_not_stop_grading(tree, tmp_path, request):
     """TMPDIR under a folder other users cannot enter (a 0700 home): the workers' folder goes
     where they can reach it, with or without the sandbox."""
-    private = tmp_path / "home"
-    (private / "tmp").mkdir(parents=True)
+    private = Path(tempfile.mkdtemp(prefix="h", dir="/tmp"))  # short: it holds sockets
+    request.addfinalizer(lambda: sandbox.remove_tree(private))
+    (private / "tmp").mkdir()
     private.chmod(0o700)
     for extra in ({"HW5_NO_SANDBOX": "1"}, {}):
         result, results = graded_by_cli(
