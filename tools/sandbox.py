@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import resource
 import signal
 import stat
@@ -185,13 +186,18 @@ def remove_tree(path) -> None:
     thousands of nested folders is removed like a flat one. Never follows links; a file that
     cannot be removed is left."""
     path = os.fspath(path)
+    protected = mount_paths()
     try:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
+        info = os.lstat(path)
+        if (info.st_dev, info.st_ino) in protected:
+            return
+        if not stat.S_ISDIR(info.st_mode):
             os.unlink(path)
             return
         top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return
+    device = os.fstat(top).st_dev
     try:
         pending, moved = [None], 0  # None: the top folder itself
         while pending:
@@ -209,6 +215,9 @@ def remove_tree(path) -> None:
                     names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
                 for entry, is_dir in names:
                     try:
+                        found = os.stat(entry, dir_fd=folder, follow_symlinks=False)
+                        if found.st_dev != device or (found.st_dev, found.st_ino) in protected:
+                            continue  # a mount point, or a folder on the way to one: not ours
                         if is_dir:
                             moved += 1
                             flat = f".rm-{os.getpid()}-{moved}"
@@ -232,6 +241,29 @@ def remove_tree(path) -> None:
         os.rmdir(path)
     except OSError:
         pass
+
+
+def mount_paths() -> set[tuple[int, int]]:
+    """(device, inode) of every mount point of this process and of every folder on the way to
+    one: what removing a tree must never move or delete (in the sandbox, the bound Python
+    installation and grading folder may lie inside /tmp)."""
+    found = set()
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        point = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+        for folder in (point, *point.parents):
+            try:
+                info = os.stat(folder, follow_symlinks=False)
+            except OSError:
+                continue
+            found.add((info.st_dev, info.st_ino))
+    return found
 
 
 def clear_folder(path, keep: str | None = None) -> None:

@@ -266,3 +266,33 @@ def test_a_private_temporary_folder_does_not_stop_grading(tree, tmp_path, reques
         )
         assert result.returncode == 0, result.stderr
         assert results["score"] == 12.0, (extra, results["tests"])
+
+
+@SANDBOX
+def test_emptying_the_private_tmp_keeps_what_is_bound_inside_it(monkeypatch, request):
+    """The clean-up after each TODO empties the sandbox's /tmp but never moves or deletes a folder
+    on the way to a bound one (a checkout and its .venv under /tmp), nor the grading folder."""
+    folder = Path(tempfile.mkdtemp(prefix="hw5-test-bound-", dir="/tmp"))
+    request.addfinalizer(lambda: sandbox.remove_tree(folder))
+    (folder / "main" / ".venv").mkdir(parents=True)
+    (folder / "main" / ".venv" / "marker").write_text("here")
+    real = sandbox.python_folders()
+    monkeypatch.setattr(sandbox, "python_folders", lambda: [*real, str(folder / "main" / ".venv")])
+    shared = sandbox.grading_folder()
+    sandbox.copy_tools(shared)
+    command = sandbox.bubblewrap_command(shared, str(shared / "lib"))
+    script = (
+        "import os, sys; from tools import sandbox\n"
+        "open('/tmp/left', 'w').write('x'); os.makedirs('/tmp/dir/sub')\n"
+        "sandbox.clear_private(sys.argv[1])\n"
+        "print(sorted(os.listdir('/tmp')), open(sys.argv[2]).read())\n"
+    )
+    done = subprocess.run(
+        [*command, sys.executable, "-c", script, str(shared), str(folder / "main/.venv/marker")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    listing, marker = done.stdout.rsplit(" ", 1)
+    assert marker.strip() == "here"
+    assert "left" not in listing and "'dir'" not in listing, listing
+    assert shared.name in listing and folder.name in listing, listing
