@@ -114,15 +114,13 @@ def _decode(data: bytes) -> str:
     return markers.normalize(data.decode("utf-8", errors="replace").lstrip("\ufeff"))
 
 
-def filled_blocks(text: str) -> int:
+def filled_blocks(text: str, relpath: str) -> int:
     """How many TODO blocks of a file hold code other than the starter's `raise`."""
     try:
         blocks = markers.find_blocks(text)
     except markers.MarkerError:
         return 1
-    return sum(
-        1 for b in blocks if markers.has_code(b.body) and "raise NotImplementedError(" not in b.body
-    )
+    return sum(1 for b in blocks if markers.has_code(b.body) and not markers.is_blank(b, relpath))
 
 
 def _choose_copy(candidates: dict[str, dict[str, str]], notes: list[str]) -> tuple[str, dict]:
@@ -132,7 +130,8 @@ def _choose_copy(candidates: dict[str, dict[str, str]], notes: list[str]) -> tup
 
     def rank(prefix):
         files = candidates[prefix]
-        return (-sum(filled_blocks(t) for t in files.values()), -len(files), len(prefix))
+        filled = sum(filled_blocks(text, rel) for rel, text in files.items())
+        return (-filled, -len(files), len(prefix))
 
     best = min(candidates, key=rank)
     others = [p or "the top level" for p in candidates if p != best]
