@@ -7,9 +7,11 @@ would pick whichever was imported first.)
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,3 +71,17 @@ def only_run_dir(outdir: Path) -> Path:
     runs = [p for p in Path(outdir).iterdir() if p.is_dir()]
     assert len(runs) == 1, f"expected one run folder in {outdir}, found {runs}"
     return runs[0]
+
+
+def wait_for(condition, proc, timeout=120.0):
+    """Wait until condition() holds while the train.py process `proc` runs; fail if it ends first
+    (with its error output, where it was piped) or after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return
+        if proc.poll() is not None:
+            said = proc.stderr.read() if proc.stderr is not None else ""
+            pytest.fail(f"train.py ended early (status {proc.returncode}) {said}")
+        time.sleep(0.05)
+    pytest.fail("timed out waiting for train.py")

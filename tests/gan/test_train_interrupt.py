@@ -11,20 +11,10 @@ import sys
 import time
 
 import pytest
-from gan_helpers import GAN_DIR, TRAINING, env, only_run_dir, tiny_args
+from gan_helpers import GAN_DIR, TRAINING, env, only_run_dir, tiny_args, wait_for
 from PIL import Image
 
 from training import checkpoint as ckpt
-
-
-def wait_for(condition, proc, timeout=120.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return
-        assert proc.poll() is None, f"train.py ended early (status {proc.returncode})"
-        time.sleep(0.05)
-    pytest.fail("timed out waiting for train.py")
 
 
 def logs(outdir):

@@ -8,19 +8,18 @@ import time
 
 import pytest
 import torch
-from gan_helpers import CUTOUT, R1, TRAINING, only_run_dir, run_train, start_train, tiny_args
+from gan_helpers import (
+    CUTOUT,
+    R1,
+    TRAINING,
+    only_run_dir,
+    run_train,
+    start_train,
+    tiny_args,
+    wait_for,
+)
 
 from training import checkpoint as ckpt
-
-
-def wait_for(condition, proc, timeout=120.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return
-        assert proc.poll() is None, f"train.py ended early: {proc.stderr.read()}"
-        time.sleep(0.05)
-    pytest.fail("timed out waiting for train.py")
 
 
 def log_has(outdir, text):
