@@ -15,15 +15,10 @@ import torch
 from scheduler.DDIM_scheduler import DDIMScheduler
 from scheduler.DDPM_scheduler import DDPMScheduler
 from utils.cli import DtypeChoice, check_steps, todo_errors
+from utils.device import autocast_dtype, pick_device
 from utils.hub import ModelError
 from utils.io import ResultsFolder, save_image
-from utils.sampling import (
-    autocast_dtype,
-    generate,
-    load_unet_and_scheduler,
-    pick_device,
-    prepare_unet,
-)
+from utils.sampling import generate, load_unet_and_scheduler, prepare_unet
 
 SCHEDULERS = {"DDPM": (DDPMScheduler, 1000), "DDIM": (DDIMScheduler, 50)}  # class, default steps
 

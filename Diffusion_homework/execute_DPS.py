@@ -17,15 +17,11 @@ from PIL import Image, UnidentifiedImageError
 
 from scheduler.DDIM_scheduler import DDIMScheduler
 from utils.cli import DtypeChoice, check_steps, todo_errors
+from utils.device import autocast_dtype, pick_device
 from utils.hub import ModelError
+from utils.inpainting import InpaintingOperator
 from utils.io import ResultsFolder, save_image
-from utils.sampling import (
-    autocast_dtype,
-    dps_inpaint,
-    load_unet_and_scheduler,
-    pick_device,
-    prepare_unet,
-)
+from utils.sampling import dps_inpaint, load_unet_and_scheduler, prepare_unet
 
 ASSETS = Path(__file__).resolve().parent / "__asset__"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -33,13 +29,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MASKED_FRACTION = (0.3, 0.7)  # fraction of pixels removed, drawn per image
 NOISE_SIGMA = 0.05  # std of the measurement noise n, images in [-1, 1]
 DPS_SCALE = 0.5  # the step size alpha_t of Eq. (11)
-
-
-class InpaintingOperator:
-    """A(x) = mask * x: keeps the observed pixels (mask 1) and zeroes the missing ones (mask 0)."""
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return x * mask
 
 
 def random_pixel_mask(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
@@ -106,7 +95,6 @@ def to_tensor(images: list[Image.Image], size: tuple[int, int]) -> torch.Tensor:
     show_default=True,
     help="Hub id, or a local folder with unet/ and scheduler/ (or their files at its root).",
 )
-# TODO (Task 5): try fewer steps than 1000 here (e.g. --num_inference_steps 100) and compare the results.
 @click.option(
     "--num_inference_steps",
     type=click.IntRange(min=1),

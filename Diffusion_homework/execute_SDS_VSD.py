@@ -20,7 +20,8 @@ import click
 import torch
 from tqdm import tqdm
 
-from utils.cli import DTYPES, DtypeChoice, FiniteFloat, todo_errors
+from utils.cli import DtypeChoice, FiniteFloat, todo_errors
+from utils.device import enable_tf32, pick_device, weights_dtype
 from utils.hub import ModelError, resolve_model
 from utils.io import ResultsFolder, atomic_file, save_image
 from utils.sd_figures import loss_curves, progressive_strip
@@ -191,15 +192,6 @@ def latent_size(sd, height, width):
     return height // vae_factor, width // vae_factor
 
 
-def pick_dtype(name, device):
-    """fp16 on a GPU (the UNet, VAE and text encoder; latents and LoRA stay fp32)."""
-    if name == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    if name != "fp32" and device.type != "cuda":
-        raise click.BadParameter(f"--dtype {name} needs a GPU; use --dtype fp32 on the CPU.")
-    return DTYPES[name]
-
-
 def save_results(result, store, mode, sd):
     save_image(decode_latents(sd.vae, result.latents)[0], store / "generated_image.png")
     save_image(progressive_strip(result.snapshots), store / "generated_progressive.png")
@@ -262,14 +254,13 @@ def main(store_dir, model_path, dtype, **options):
     """Optimize a Stable Diffusion latent image with SDS or VSD toward the prompt."""
     settings = Settings(**options)
     settings.generation_mode = settings.generation_mode.lower()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch_dtype = pick_dtype(dtype, device)
+    device = pick_device()
+    torch_dtype = weights_dtype(dtype, device)  # of the UNet, VAE and text encoder
     if device.type == "cpu":
         click.echo(
             "No GPU found: running on the CPU (hours for Stable Diffusion at 512x512).", err=True
         )
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
+    enable_tf32(device)
     owner = f"execute_SDS_VSD.py --generation_mode={settings.generation_mode}"
     with (
         ResultsFolder(store_dir, owner, "--store_dir") as store,

@@ -23,11 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Diffusion_homework
 
 from diffusers import UNet2DModel  # noqa: E402
 from diffusers.utils.torch_utils import randn_tensor  # noqa: E402
-from execute_DPS import InpaintingOperator  # noqa: E402
 
 from scheduler.DDIM_scheduler import DDIMScheduler  # noqa: E402
 from scheduler.DDPM_scheduler import DDPMScheduler  # noqa: E402
-from utils.sampling import autocast_dtype, dps_inpaint, generate, prepare_unet  # noqa: E402
+from utils.device import autocast_dtype, pick_device  # noqa: E402
+from utils.inpainting import InpaintingOperator  # noqa: E402
+from utils.sampling import dps_inpaint, generate, prepare_unet  # noqa: E402
 
 # google/ddpm-celebahq-256's unet/config.json (the architecture; weights are random here).
 CELEBAHQ_UNET = dict(
@@ -130,10 +131,12 @@ def main(argv=None):
         device, config = torch.device("cpu"), TINY_UNET
         args.num_images, args.ddpm_steps, args.ddim_steps = 3, 8, 4
         args.dps_images, args.dps_steps = 2, 4
-    elif not torch.cuda.is_available():
-        raise SystemExit("No GPU found; run on a GPU node, or pass --cpu-tiny to check the script.")
     else:
-        device, config = torch.device("cuda"), CELEBAHQ_UNET
+        device, config = pick_device(), CELEBAHQ_UNET
+        if device.type != "cuda":
+            raise SystemExit(
+                "No GPU found; run on a GPU node, or pass --cpu-tiny to check the script."
+            )
     torch.manual_seed(0)
     unet = prepare_unet(UNet2DModel(**config), device)
     fast = autocast_dtype("auto", device)

@@ -27,6 +27,7 @@ from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel  # noqa
 from transformers import CLIPTextConfig, CLIPTextModel  # noqa: E402
 
 from tools.demo.tiny_sd import build_tiny_sd  # noqa: E402
+from utils.device import pick_device, weights_dtype  # noqa: E402
 from utils.sd_models import StableDiffusion, encode_prompts, load_stable_diffusion  # noqa: E402
 
 # Stable Diffusion 2.1 base (unet/, vae/, text_encoder/ config.json of the model repository).
@@ -129,10 +130,11 @@ def main():
         half = torch.float16  # slow on a CPU, but the same code path as on a GPU
         tiny_folder = build_tiny_sd(Path(tempfile.mkdtemp(prefix="sds-bench-")) / "tiny-sd")
     else:
-        if not torch.cuda.is_available():
+        device = pick_device()
+        if device.type != "cuda":
             sys.exit("No GPU found: run with --cpu-tiny on a machine without one.")
-        device, size, steps = torch.device("cuda"), 512, args.steps or 50
-        half, tiny_folder = torch.float16, None
+        size, steps = 512, args.steps or 50
+        half, tiny_folder = weights_dtype("auto", device), None  # what the command runs in
         print(torch.cuda.get_device_name(), f"{size}x{size}, {steps} timed steps, random weights")
 
     print(f"{'mode':5} {'precision':10} {'it/s':>8} {'peak GiB':>9}")

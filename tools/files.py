@@ -1,6 +1,11 @@
 """Writing the tools' output files and folders: checked before any work, written whole or not at
 all. Everything is written under a fresh temporary name beside its target and renamed into place
-at the end (atomic_file, atomic_folder)."""
+at the end (atomic_file, atomic_folder).
+
+atomic_file is also how both homeworks write a file: GAN_homework/outputs.py and
+Diffusion_homework/utils/io.py carry copies of it marked `# Copied from tools/files.py` (they run
+on their own, without the tools), and tests/test_copies.py fails when a copy differs.
+"""
 
 from __future__ import annotations
 
@@ -29,25 +34,33 @@ def check_output_file(path: Path, flag: str) -> None:
 
 
 @contextmanager
-def atomic_file(path: Path) -> Iterator[Path]:
-    """`with atomic_file(path) as tmp:` write the file `tmp`, a temporary file beside `path`; on
-    success it is synced to disk, made readable by all (0o644) and renamed to `path`, so a reader
-    never sees half a file. On an error, or a kill, `path` keeps its old content (or stays absent)
-    and `tmp` is removed."""
+def atomic_file(path):
+    """`with atomic_file(path) as tmp:` write the file `tmp`, a fresh hidden name beside `path`
+    (`.<name>.tmp-<random><suffix>`: same suffix, so writers that go by it see the same type). On
+    success `tmp` is synced to disk, made readable by all (0o644) and renamed to `path`, and the
+    rename is synced too: a reader, or a crash at any moment, sees the old file (or none) or the
+    new one whole, never half of it. On an error `path` keeps its old content (or stays absent)
+    and `tmp` is removed. Missing parent folders are made."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # a fresh, unguessable name (O_EXCL): nothing planted beside `path` is ever written through
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-", suffix=path.suffix)
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
-        with open(tmp, "r+b") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        with open(tmp, "r+b") as file:
+            os.fsync(file.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    if os.name == "posix":  # the rename itself reaches the disk
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -1,6 +1,8 @@
 """Write images and result folders so that nothing is half-written and nothing is lost.
 
-A file is written under a temporary name beside it and renamed into place (atomic_file).
+A file is written under a temporary name beside it, synced to disk and renamed into place
+(atomic_file, a copy of tools/files.py's; GAN_homework/outputs.py copies _owner_of and _try_lock
+from here; tests/test_copies.py keeps the copies equal).
 A results folder belongs to the command that made it: it holds a marker file (MARKER) naming that
 command. A run writes into a hidden sibling `.<name>.tmp-<random>` and renames it into place at the
 end, replacing only a folder that carries the same marker (or an empty one). A folder with anyone
@@ -47,22 +49,35 @@ def to_pil(img) -> Image.Image:
     return Image.fromarray(img)
 
 
+# Copied from tools/files.py
 @contextmanager
 def atomic_file(path):
-    """`with atomic_file(path) as tmp:` write the file `tmp` (a fresh hidden name beside `path`,
-    with the same suffix); on success it becomes `path`, readable by all (0o644). On an error
-    `tmp` is removed and `path` keeps its old content (or stays absent)."""
+    """`with atomic_file(path) as tmp:` write the file `tmp`, a fresh hidden name beside `path`
+    (`.<name>.tmp-<random><suffix>`: same suffix, so writers that go by it see the same type). On
+    success `tmp` is synced to disk, made readable by all (0o644) and renamed to `path`, and the
+    rename is synced too: a reader, or a crash at any moment, sees the old file (or none) or the
+    new one whole, never half of it. On an error `path` keeps its old content (or stays absent)
+    and `tmp` is removed. Missing parent folders are made."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.tmp-", suffix=path.suffix)
+    # a fresh, unguessable name (O_EXCL): nothing planted beside `path` is ever written through
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-", suffix=path.suffix)
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
+        with open(tmp, "r+b") as file:
+            os.fsync(file.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes owner-only files
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    if os.name == "posix":  # the rename itself reaches the disk
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def save_image(img, path) -> None:

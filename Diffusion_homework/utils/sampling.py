@@ -1,8 +1,8 @@
 """Sampling loops: DDPM/DDIM generation and DDIM + DPS inpainting, a whole batch at a time.
 
 On a GPU the UNet runs under fp16/bf16 autocast (the scheduler math stays in fp32); on the CPU
-everything is fp32. Image i always gets its own random generator, seeded `seed + i`, so an image
-does not depend on the batch it was generated in.
+everything is fp32 (utils/device.py chooses). Image i always gets its own random generator, seeded
+`seed + i`, so an image does not depend on the batch it was generated in.
 """
 
 import contextlib
@@ -14,28 +14,15 @@ from tqdm.auto import tqdm
 
 from scheduler.DDIM_scheduler import DDIMScheduler
 from scheduler.DDPM_scheduler import DDPMScheduler
-from utils.cli import DTYPES
+from utils.device import enable_tf32
 from utils.hub import ModelError, component_subfolder, loading, resolve_model
 
 
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def autocast_dtype(name: str, device: torch.device, auto: str = "fp16") -> torch.dtype:
-    """The UNet's compute dtype for --dtype `name`: 'auto' is `auto` on a GPU and fp32 on the CPU."""
-    if name == "auto":
-        name = auto if device.type == "cuda" else "fp32"
-    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        name = "fp16"
-    return DTYPES[name]
-
-
 def prepare_unet(unet: UNet2DModel, device: torch.device) -> UNet2DModel:
-    """Move the UNet to `device` for inference (fp32 weights; autocast picks the compute dtype)."""
+    """Move the UNet to `device` for inference (fp32 weights; the compute dtype is autocast's,
+    utils.device.autocast_dtype); on a GPU with TF32 and cuDNN autotuning."""
+    enable_tf32(device)
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     return unet.to(device).eval().requires_grad_(False)
 

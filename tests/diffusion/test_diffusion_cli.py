@@ -29,9 +29,10 @@ from PIL import Image
 
 import utils.hub
 from scheduler.DDIM_scheduler import DDIMScheduler
+from tools import markers
 from tools.demo.tiny_sd import build_tiny_sd
 from tools.markers import starterize
-from utils.cli import todo_errors
+from utils.cli import STARTER_MESSAGE_RE, todo_errors
 from utils.io import MARKER
 
 DDPM_DDIM = str(DIFFUSION_DIR / "execute_DDPM_DDIM.py")
@@ -321,6 +322,10 @@ def test_an_unfilled_ddim_todo_is_one_line(tmp_path, monkeypatch, tiny_model, co
     assert result.exit_code == 1
     assert_clean_failure(result.output, 1, f"Error: {todo} is not implemented yet")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_unfilled_todo_is_recognized_as_tools_markers_writes_it():
+    assert STARTER_MESSAGE_RE.pattern == markers.STARTER_MESSAGE_RE.pattern
 
 
 def test_other_not_implemented_errors_keep_their_traceback():

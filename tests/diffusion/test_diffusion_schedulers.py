@@ -9,10 +9,10 @@ from diffusers import DDIMPipeline, DDPMPipeline, UNet2DModel
 from diffusers import DDIMScheduler as DiffusersDDIM
 from diffusers import DDPMScheduler as DiffusersDDPM
 from diffusion_helpers import DDIM, DDPM, DPS_UPDATE
-from execute_DPS import InpaintingOperator
 
 from scheduler.DDIM_scheduler import DDIMScheduler
 from scheduler.DDPM_scheduler import DDPMScheduler
+from utils.inpainting import InpaintingOperator
 from utils.sampling import dps_inpaint, generate, load_unet_and_scheduler
 
 

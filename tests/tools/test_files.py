@@ -1,5 +1,8 @@
 """tools.files: output files and folders written under a temporary name, then renamed."""
 
+import os
+import stat
+
 import pytest
 
 from tools.files import atomic_file, atomic_folder, write_atomic
@@ -72,3 +75,18 @@ def test_atomic_folder_success_publishes_the_folder_readable_by_all(tmp_path):
     assert (target / "a.py").read_text() == "x = 1\n"
     assert target.stat().st_mode & 0o777 == 0o755
     assert [p.name for p in target.parent.iterdir()] == ["starter"]
+
+
+def test_atomic_file_syncs_the_file_and_then_its_folder(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with atomic_file(tmp_path / "grid.png") as tmp:
+        assert tmp.name.startswith(".grid.png.tmp-") and tmp.suffix == ".png", "same suffix"
+        tmp.write_bytes(b"png")
+    assert synced == ([False, True] if os.name == "posix" else [False])
