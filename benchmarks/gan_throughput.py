@@ -33,6 +33,7 @@ import torch  # noqa: E402
 
 from training.config import CONFIGS, RunConfig  # noqa: E402
 from training.dataset import ImageDataset  # noqa: E402
+from training.device import pick_device  # noqa: E402
 from training.distributed import Dist  # noqa: E402
 from training.snapshot_kid import NUM_GEN, SnapshotKID  # noqa: E402
 from training.training_loop import Trainer  # noqa: E402
@@ -103,7 +104,7 @@ def measure(cfg_name, data, r1, aug, precision, dist, warmup, iters) -> tuple[fl
 def main(cpu_tiny, iters, warmup, kid_detector):
     if cpu_tiny:
         cfg_name, iters, warmup = "tiny", min(iters, 2), min(warmup, 1)
-    elif not torch.cuda.is_available():
+    elif pick_device().type != "cuda":
         raise click.ClickException(
             "no GPU found; run on a GPU node, or use --cpu-tiny to check the script on CPU."
         )

@@ -3,8 +3,13 @@
 A checkpoint is one `torch.save` file of tensors and plain Python values (never pickled classes):
 G, D, G_ema, both optimizer states, the loss state (pl_mean), the iteration count, the RNG states,
 the sampler position and the options of the run. Files are written to a temporary name, flushed to
-disk (fsync) and renamed (os.replace), then the `latest` file (the newest checkpoint's name, for people and scripts) is
-updated the same way, and only then are older checkpoints pruned: at any moment the run folder holds at least one complete one.
+disk (fsync) and renamed (os.replace), then the `latest` file (the newest checkpoint's name, for
+people and scripts) is updated the same way, and only then are older checkpoints pruned: at any
+moment the run folder holds at least one complete one.
+
+How a run of train.py starts (decide_start): continuing a stopped run from its newest complete
+checkpoint (--resume), from a checkpoint's weights (--checkpoint_path), or from scratch.
+calc_metrics.py measures a checkpoint's G_ema (load_generator).
 
 The handout's course checkpoints (`checkpoint/partN-10K.pkl`) were written by the original course
 code (NVIDIA's StyleGAN2-ADA); `load_checkpoint` reads them, and NVIDIA's own snapshots, with the
@@ -18,13 +23,16 @@ import pickle
 import re
 import sys
 import zipfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import click
 import torch
-from outputs import atomic_write
+from outputs import atomic_write, run_dirs
 
 from training import legacy
-from training.config import CONFIGS
+from training.config import CONFIGS, RunConfig, TrainConfig
+from training.networks import Generator
 
 FORMAT = "hw5-gan-checkpoint"
 POINTER = "latest"
@@ -142,6 +150,103 @@ def check_architecture(state: dict, arch: dict, cfg_name: str, path) -> None:
             f"{theirs.get('resolution')}x{theirs.get('resolution')} and does not fit --cfg "
             f"{cfg_name} ({diffs}); use {advice} or another checkpoint."
         )
+
+
+def load_generator(path, device) -> tuple[Generator, int | None]:
+    """(G_ema, iteration) of a checkpoint of this code or a course/NVIDIA pickle."""
+    state = load_checkpoint(path)
+    config = TrainConfig(**state["options"]["config"])
+    G = Generator(**config.network_kwargs()[0])
+    try:
+        G.load_state_dict(state["G_ema"])
+    except (KeyError, RuntimeError) as error:
+        first = (str(error).strip().splitlines() or ["G_ema missing"])[0][:160]
+        raise CheckpointError(
+            f"G_ema of checkpoint {path} does not fit its own config ({first}); use a checkpoint "
+            "written by this version of the code."
+        ) from None
+    return G.to(device).eval().requires_grad_(False), state.get("iteration")
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a run starts: `state` read from `path` (a stopped run's checkpoint to continue in
+    `run_dir`, or the weights of --checkpoint_path for a new run), or nothing (a new run)."""
+
+    path: Path | None = None
+    state: dict | None = None
+    run_dir: Path | None = None  # the folder of the run continued; None for a new run
+
+    @property
+    def resumed(self) -> bool:
+        return self.run_dir is not None
+
+
+def decide_start(run: RunConfig, resume: str | None, outdir: Path) -> tuple[RunConfig, Start]:
+    """How the run starts, all in one place: with --resume (auto: the newest complete checkpoint
+    of a run of the same data, cfg and flags under outdir; or a file) the stopped run continues
+    with its own batch, seed, mirror, EMA ramp-up and initial weights, so that it goes on exactly
+    as it would have; else a new run, from --checkpoint_path's weights if given. Returns the run's
+    configuration (the checkpoint's identity applied) and its Start."""
+    found = None
+    if resume == "auto":
+        found = next(filter(None, map(find_latest, run_dirs(outdir, run.folder_suffix()))), None)
+        if found is None:
+            click.echo(
+                f"note: no checkpoint of a *-{run.folder_suffix()} run under {outdir}; "
+                "starting a new run."
+            )
+    elif resume:
+        path = Path(resume)
+        found = path, load_checkpoint(path)
+        if "opt_G" not in found[1]:
+            raise CheckpointError(
+                f"{path} holds weights only, not a run's full state; start a new run from it "
+                "with --checkpoint_path instead of --resume."
+            )
+    if found is None:
+        if not run.checkpoint_path:
+            return run, Start()
+        path = Path(run.checkpoint_path)
+        state = load_checkpoint(path)
+        check_architecture(state, run.train.architecture(), run.train.name, path)
+        # trained weights come with a G_ema worth keeping: the handout's half-life from the start
+        return replace(run, train=replace(run.train, ema_rampup=None)), Start(path, state)
+
+    path, state = found
+    check_architecture(state, run.train.architecture(), run.train.name, path)
+    saved = state["options"]
+    for key in ("use_r1_regularization", "use_diffaug", "cfg"):
+        ours = run.train.name if key == "cfg" else getattr(run, key)
+        if saved[key] != ours:
+            raise CheckpointError(
+                f"checkpoint {path} was trained with {key}={saved[key]}, not {ours}; "
+                "resume with the flags it was trained with."
+            )
+    kept = {
+        "batch": saved["config"]["batch"],
+        "seed": saved["seed"],
+        "mirror": saved["mirror"],
+        # G_ema's ramp-up as trained (None: a checkpoint from before ramp-ups, fixed half-life)
+        "ema_rampup": saved["config"].get("ema_rampup"),
+    }
+    ours = {
+        "batch": run.train.batch,
+        "seed": run.seed,
+        "mirror": run.mirror,
+        "ema_rampup": run.train.ema_rampup,
+    }
+    for key, value in kept.items():
+        if ours[key] != value:
+            click.echo(f"note: continuing with the checkpoint's {key}={value}.")
+    run = replace(
+        run,
+        train=replace(run.train, batch=kept["batch"], ema_rampup=kept["ema_rampup"]),
+        seed=kept["seed"],
+        mirror=kept["mirror"],
+        checkpoint_path=saved["checkpoint_path"],
+    )
+    return run, Start(path, state, run_dir=path.parent)
 
 
 def export_weights(source, target) -> Path:

@@ -49,17 +49,6 @@ class TrainConfig:
     grid_cols: int = 4  # 16 images of 256x256: about 2 MB of PNG, small enough to submit
     grid_rows: int = 4
 
-    def phases(self) -> tuple[tuple[str, str, int], ...]:
-        """The four phases of one training iteration, in the order they run: (name, the network
-        it trains, interval). A phase runs at the iterations divisible by its interval; the two
-        regularization phases are lazy (StyleGAN2, Appendix B)."""
-        return (
-            ("Gmain", "G", 1),  # generator loss, Eq. (1)
-            ("Greg", "G", self.g_reg_interval),  # path-length regularization
-            ("Dmain", "D", 1),  # discriminator loss, Eq. (2)
-            ("Dreg", "D", self.d_reg_interval),  # R1 regularization, Eq. (3)
-        )
-
     def network_kwargs(self) -> tuple[dict, dict]:
         """Keyword arguments of Generator and Discriminator (training/networks.py)."""
         g = dict(

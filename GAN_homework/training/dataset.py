@@ -1,5 +1,7 @@
 """Image dataset held in memory, and an endless shuffled sampler that can be saved and resumed.
 
+resolve_data finds the folder that --data names; native_resolution reads the size of its images.
+
 The few-shot sets of this homework are small (389 images at 256x256 is 76 MB as uint8), so every
 image is decoded once at start and kept as one uint8 tensor, on the GPU when training there:
 a batch is then an index into that tensor, with no loader processes and no host-device copies.
@@ -11,6 +13,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import click
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -20,6 +23,37 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 class DatasetError(ValueError):
     """Bad data given to --data; the message is one sentence for the user."""
+
+
+def resolve_data(data: str) -> Path:
+    """--data as given, or with '-' and '_' swapped in its name when only that spelling exists
+    (the handout writes both many-shot-dog and many_shot_dog)."""
+    path = Path(data)
+    if not path.exists():
+        for a, b in (("-", "_"), ("_", "-")):
+            other = path.with_name(path.name.replace(a, b))
+            if other != path and other.exists():
+                click.echo(f"note: --data {data} does not exist; using {other} instead.")
+                return other
+    return path
+
+
+def native_resolution(path: Path, option: str) -> int:
+    """The side of the first image of a folder or zip (ImageDataset makes every image that size)."""
+    if not path.exists():
+        raise DatasetError(
+            f"{option} {path} does not exist; give a folder of images"
+            + (" or run `python dataset_download.py` first." if option == "--data" else ".")
+        )
+    entries = _list_images(path)
+    if not entries:
+        raise DatasetError(f"{option} {path} holds no .png or .jpg images.")
+    name, read = entries[0]
+    try:
+        with Image.open(io.BytesIO(read())) as image:
+            return image.size[0]
+    except Exception:  # PIL raises many kinds for damaged files
+        raise DatasetError(f"cannot read image {name}; delete or replace that file.") from None
 
 
 def _list_images(path: Path) -> list[tuple[str, callable]]:

@@ -12,6 +12,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from training.device import pick_device
+
 
 class Dist:
     """Rank, world size and device of this process; no-op methods when world size is 1."""
@@ -19,9 +21,8 @@ class Dist:
     def __init__(self, cpu_only: bool = False):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        use_cuda = torch.cuda.is_available() and not cpu_only
-        self.device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+        self.device = pick_device(int(os.environ.get("LOCAL_RANK", "0")), cpu_only)
+        use_cuda = self.device.type == "cuda"
         if use_cuda:
             torch.cuda.set_device(self.device)
         self.stop_group = None

@@ -1,7 +1,7 @@
 """The StyleGAN2 losses (handout Sections 4-6): Eqs. (1)-(2), R1 (Eq. (3)), path length, DiffAugment.
 
 One training iteration runs four phases, each followed by its optimizer step (their order and how
-often each runs: TrainConfig.phases() in training/config.py):
+often each runs: Trainer.phases in training/training_loop.py):
   Gmain  generator loss, Eq. (1)                                      (TODO #1)
   Greg   path-length regularization of G (provided), lazy: every g_reg_interval-th iteration
   Dmain  discriminator loss, Eq. (2), on generated and real images    (TODOs #2, #3, #4)

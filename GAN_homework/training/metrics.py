@@ -9,6 +9,10 @@ the real images' features are cached on disk, so the two formulas below take fea
 
 The detector contract: a TorchScript module called as `detector(images, return_features=True)` with
 `images` uint8 [N, 3, H, W] in 0..255 at any size, returning float features [N, D].
+
+The features measured by calc_metrics.py and by train.py --metrics kid (training/snapshot_kid.py)
+come from here: those of a folder of images, of a generator's images, and of the dataset, cached
+beside it keyed by the detector's hash and the images' names, sizes and times.
 """
 
 import hashlib
@@ -17,11 +21,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import click
 import numpy as np
 import torch
 from huggingface_hub import constants
 from outputs import atomic_write
 from tqdm import tqdm
+
+from training.dataset import IMAGE_SUFFIXES, ImageDataset, native_resolution
 
 # StyleGAN2-ADA's TF-Inception feature network in TorchScript form (HW5_DETECTOR_URL to override).
 DETECTOR_URL = os.environ.get(
@@ -201,3 +208,70 @@ def features(detector, images: torch.Tensor) -> np.ndarray:
     if not torch.isfinite(out).all():
         raise DetectorError("the detector returned features that are not finite (NaN or inf).")
     return out.double().cpu().numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+# Features of images, of a generator and of the dataset (cached)
+
+
+def feature_batches(detector, images, batch, device, what):
+    """Features of a uint8 [N, 3, R, R] tensor, batch by batch, as float64 [N, D]."""
+    chunks = images.split(batch)
+    with tqdm(total=len(chunks), desc=what, unit="batch", leave=False) as bar:
+        parts = []
+        for chunk in chunks:
+            parts.append(features(detector, chunk.to(device)))
+            bar.update()
+    return np.concatenate(parts)
+
+
+def generated_features(G, detector, num_gen, seed, batch, device):
+    """Features of num_gen images of G from latents z ~ N(0, I) drawn with `seed`."""
+    z = torch.randn([num_gen, G.z_dim], generator=torch.Generator().manual_seed(seed))
+    torch.manual_seed(seed)  # the synthesis layers' noise inputs
+    chunks = z.split(batch)
+    parts = []
+    with (
+        torch.no_grad(),
+        tqdm(total=len(chunks), desc="generated features", unit="batch", leave=False) as bar,
+    ):
+        for chunk in chunks:
+            images = (G(chunk.to(device)) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+            parts.append(features(detector, images))
+            bar.update()
+    return np.concatenate(parts)
+
+
+def data_fingerprint(path: Path) -> str:
+    """A hash of the images' names, sizes and modification times: a changed dataset gets a new
+    feature cache."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    else:
+        files = [path]
+    digest = hashlib.sha256()
+    for file in files:
+        stat = file.stat()
+        digest.update(
+            f"{file.relative_to(path.parent)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
+        )
+    return digest.hexdigest()[:16]
+
+
+def real_features(data: Path, detector, detector_hash, batch, device):
+    """The dataset's features, read from the cache beside it or computed and cached there."""
+    cache = data.parent / f".{data.name}.features-{detector_hash[:16]}-{data_fingerprint(data)}.npy"
+    if cache.is_file():
+        try:
+            return np.load(cache)
+        except (OSError, ValueError):
+            cache.unlink(missing_ok=True)  # damaged: computed again below
+    dataset = ImageDataset(data, native_resolution(data, "--data"))
+    if dataset.warning:
+        click.echo(dataset.warning)
+    feats = feature_batches(detector, dataset.images, batch, device, "real features")
+    try:
+        atomic_write(cache, lambda f: np.save(f, feats))
+    except OSError as error:
+        click.echo(f"note: could not cache the real features at {cache} ({error.strerror}).")
+    return feats

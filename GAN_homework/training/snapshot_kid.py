@@ -1,7 +1,8 @@
 """KID during training (train.py --metrics kid): G_ema's KID at every snapshot, into metrics.jsonl.
 
-The measure is calc_metrics.py's: the same detector, the same real-feature cache beside the dataset
-and the same generation, with 1000 generated images instead of 5000 so that a snapshot stays short.
+The measure is calc_metrics.py's (both take it from training/metrics.py): the same detector, the
+same real-feature cache beside the dataset and the same generation, with 1000 generated images
+instead of 5000 so that a snapshot stays short.
 The latents and noise come from one fixed seed, so the numbers of two snapshots differ only by the
 generator.
 """
@@ -11,10 +12,10 @@ import time
 from pathlib import Path
 
 import torch
+from outputs import append_line
 
 from training import metrics
 from training.plots import METRICS_NAME
-from training.training_loop import append_line
 
 NUM_GEN = 1000
 BATCH = 64  # images per generator and detector call
@@ -32,25 +33,25 @@ class SnapshotKID:
     """
 
     def __init__(self, detector_path: Path, data_path: Path, device: torch.device, seed: int):
-        from calc_metrics import real_features
-
         self.device, self.seed = device, seed
         self.detector = metrics.load_detector(detector_path, device)
         detector_hash = metrics.file_sha256(detector_path)
-        self.real = real_features(Path(data_path), self.detector, detector_hash, BATCH, device)
+        self.real = metrics.real_features(
+            Path(data_path), self.detector, detector_hash, BATCH, device
+        )
 
     def __call__(self, G: torch.nn.Module, iteration: int, run_dir: Path) -> tuple[dict, float]:
         """Append G's KID record to run_dir/metrics.jsonl; returns (record, seconds taken).
         Neither the training RNG streams nor G's train/eval mode are changed."""
-        from calc_metrics import generated_features
-
         start = time.perf_counter()
         was_training = G.training
         devices = [self.device] if self.device.type == "cuda" else []
         try:
             G.eval()
             with torch.random.fork_rng(devices=devices):
-                fake = generated_features(G, self.detector, NUM_GEN, self.seed, BATCH, self.device)
+                fake = metrics.generated_features(
+                    G, self.detector, NUM_GEN, self.seed, BATCH, self.device
+                )
         finally:
             G.train(was_training)
         record = {

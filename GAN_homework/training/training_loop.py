@@ -1,10 +1,10 @@
 """The training loop: lazy-regularized StyleGAN2 training with G EMA, ticks, snapshots, resume.
 
-One iteration runs the four phases of training/loss.py on one batch of real images, each followed by
-its optimizer step; which phases, in what order and how often is TrainConfig.phases()
-(training/config.py). A regularization phase's loss is multiplied by its interval inside the loss
-(`gain`), and Adam's lr and betas are corrected for the extra steps (lazy regularization, StyleGAN2
-paper, Appendix B): ratio = interval / (interval + 1), lr * ratio, beta ** ratio.
+One iteration (Trainer.train_one_iteration) runs the four phases of training/loss.py on one batch
+of real images, each followed by its optimizer step; which phases, in what order and how often is
+the list Trainer.phases. A regularization phase's loss is multiplied by its interval inside the
+loss (`gain`), and Adam's lr and betas are corrected for the extra steps (lazy regularization,
+StyleGAN2 paper, Appendix B): ratio = interval / (interval + 1), lr * ratio, beta ** ratio.
 
 Nothing in an iteration waits for the GPU: loss values stay on the device and are read once per tick.
 """
@@ -19,41 +19,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from outputs import atomic_write
+from outputs import append_line, atomic_write
 from PIL import Image
 from tqdm import tqdm
 
 from training.checkpoint import CheckpointError, save_checkpoint
 from training.config import RunConfig
 from training.dataset import DatasetError, EndlessSampler, ImageDataset
+from training.device import set_precision
 from training.distributed import Dist
 from training.loss import StyleGAN2Loss
 from training.networks import Discriminator, Generator
 from training.plots import CURVES_NAME, draw_training_curves
 
 EXIT_STOPPED = 3  # after SIGTERM/SIGUSR1/Ctrl-C: checkpoint written, resume with --resume auto
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a program stopped by Ctrl-C
 GRID_MIN_WIDTH = 512  # narrower grids (the tiny config's) are enlarged, pixels as blocks
 
 
 def grid_name(iteration: int) -> str:
     return f"fakes{iteration:06d}iter_trained.png"
-
-
-def append_line(path: Path, line: str) -> None:
-    """Append `line` and a newline to `path`, or nothing: a write that fails part way (disk full)
-    is cut back off, so the file never ends in half a line."""
-    data = memoryview((line + "\n").encode())
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        start = os.lseek(fd, 0, os.SEEK_END)
-        try:
-            while data:
-                data = data[os.write(fd, data) :]
-        except BaseException:  # also a second Ctrl-C between two writes
-            os.ftruncate(fd, start)
-            raise
-    finally:
-        os.close(fd)
 
 
 class Logger:
@@ -150,11 +135,7 @@ class Trainer:
         self.run, self.dist, self.run_dir, self.log, self.kid = run, dist, run_dir, log, kid
         device = self.device = dist.device
         self.batch_per_rank = cfg.batch // dist.world
-        mixed = run.precision == "mixed" and device.type == "cuda"
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = mixed
-            torch.backends.cudnn.allow_tf32 = mixed
+        mixed = set_precision(run.precision, device)
 
         self.dataset = dataset.to(device)
         self.sampler = EndlessSampler(len(dataset), cfg.batch, run.seed, run.mirror, device)
@@ -177,11 +158,14 @@ class Trainer:
         )
         self.opt_G = self._lazy_adam(self.G, cfg.g_reg_interval)
         self.opt_D = self._lazy_adam(self.D, cfg.d_reg_interval)
-        optimizers = {"G": self.opt_G, "D": self.opt_D}
-        # (phase, trained network, its optimizer, interval), in the order of TrainConfig.phases()
+        # One iteration's phases in the order they run: (loss phase, the network it trains, its
+        # optimizer, interval). A phase runs at the iterations divisible by its interval; the two
+        # regularization phases are lazy (StyleGAN2, Appendix B).
         self.phases = [
-            (name, getattr(self, net), optimizers[net], interval)
-            for name, net, interval in cfg.phases()
+            ("Gmain", self.G, self.opt_G, 1),  # generator loss, Eq. (1)
+            ("Greg", self.G, self.opt_G, cfg.g_reg_interval),  # path-length regularization
+            ("Dmain", self.D, self.opt_D, 1),  # discriminator loss, Eq. (2)
+            ("Dreg", self.D, self.opt_D, cfg.d_reg_interval),  # R1 regularization, Eq. (3)
         ]
         self.iteration = 0
         self._curves_error = None  # the last reason training_curves.png could not be drawn

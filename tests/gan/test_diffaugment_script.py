@@ -103,13 +103,15 @@ def test_preview_on_the_starter_points_at_the_todo(tmp_path):
     starter = tmp_path / "DiffAugment_pytorch.py"
     starter.write_text(starterize(SCRIPT.read_text(), "GAN_homework/DiffAugment_pytorch.py"))
     shutil.copy(SCRIPT.parent / "outputs.py", tmp_path)  # beside it, as in the starter
+    (tmp_path / "training").mkdir()
+    shutil.copy(SCRIPT.parent / "training" / "todo.py", tmp_path / "training")
     write_dog(tmp_path / "many_shot_dog" / "0.png")
     result = run_script(tmp_path, script=starter)
     assert result.returncode == 1
     assert "TODO #1" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "cutout_img.png").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["DiffAugment_pytorch.py", "many_shot_dog",
-                                                          "outputs.py"]  # fmt: skip
+                                                          "outputs.py", "training"]  # fmt: skip
 
 
 def preview(*args):

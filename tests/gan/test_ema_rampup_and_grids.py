@@ -79,9 +79,7 @@ def test_g_ema_follows_g_early_and_as_with_10_kimg_once_ramped_up(tmp_path):
 
 
 def test_a_resumed_run_keeps_the_ramp_up_it_was_trained_with(tmp_path, tiny_data):
-    from train import decide_start
-
-    from training.checkpoint import save_checkpoint
+    from training.checkpoint import decide_start, save_checkpoint
 
     run = RunConfig(str(tiny_data), TINY, use_r1_regularization=False, use_diffaug=False)
     folder = tmp_path / "runs" / f"00000-{run.folder_suffix()}"

@@ -242,6 +242,17 @@ def test_unfilled_todo_names_the_block_and_leaves_no_run_folder(tmp_path, tiny_d
     assert list((tmp_path / "runs").iterdir()) == []
 
 
+def test_another_not_implemented_error_is_not_taken_for_a_todo(tmp_path, tiny_data, monkeypatch):
+    from training import training_loop
+
+    def missing_operation(self, phase, real_img, gen_z, gain):
+        raise NotImplementedError("aten::foo is not implemented for the MPS device")
+
+    monkeypatch.setattr(training_loop.StyleGAN2Loss, "accumulate_gradients", missing_operation)
+    with pytest.raises(NotImplementedError, match="MPS device"):  # a traceback, not "fill it in"
+        invoke(tiny_args(tmp_path / "runs", tiny_data))
+
+
 @pytest.fixture
 def one_thread():
     """One torch thread, as train.py runs in a subprocess here (OMP_NUM_THREADS=1): generating

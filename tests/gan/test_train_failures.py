@@ -54,14 +54,14 @@ def test_a_read_only_outdir_is_refused_before_training(tmp_path, tiny_data):
 def test_an_outdir_that_cannot_be_written_is_refused_before_the_data_is_read(
     tmp_path, tiny_data, monkeypatch
 ):
-    import train
+    import outputs
 
     def read_only_file_system(dir):
         raise OSError(errno.EROFS, "Read-only file system", dir)
 
     loaded = []
-    monkeypatch.setattr(train.tempfile, "TemporaryFile", read_only_file_system)
-    monkeypatch.setattr("training.training_loop.ImageDataset", lambda *a, **k: loaded.append(1))
+    monkeypatch.setattr(outputs.tempfile, "TemporaryFile", read_only_file_system)
+    monkeypatch.setattr("training.dataset.ImageDataset", lambda *a, **k: loaded.append(1))
     result = invoke(tiny_args(tmp_path / "runs", tiny_data))
     assert_one_sentence(result, "cannot be written (Read-only file system)", "nothing was started")
     assert not loaded, "the check comes before the dataset is decoded"
@@ -211,14 +211,14 @@ class DiskFullAfter:
 
 
 def test_a_log_line_is_appended_whole_or_not_at_all(tmp_path, monkeypatch):
-    from training import training_loop
+    import outputs
 
     path = tmp_path / "stats.jsonl"
-    training_loop.append_line(path, json.dumps({"iteration": 50}))
-    monkeypatch.setattr(training_loop, "os", DiskFullAfter(room=10))
+    outputs.append_line(path, json.dumps({"iteration": 50}))
+    monkeypatch.setattr(outputs, "os", DiskFullAfter(room=10))
     with pytest.raises(OSError, match="No space left"):
-        training_loop.append_line(path, json.dumps({"iteration": 100, "losses": {}}))
+        outputs.append_line(path, json.dumps({"iteration": 100, "losses": {}}))
     assert path.read_text() == '{"iteration": 50}\n', "the 10 bytes that fitted are cut off again"
-    monkeypatch.setattr(training_loop, "os", DiskFullAfter(room=1000))
-    training_loop.append_line(path, "x" * 20)
+    monkeypatch.setattr(outputs, "os", DiskFullAfter(room=1000))
+    outputs.append_line(path, "x" * 20)
     assert path.read_text().splitlines() == ['{"iteration": 50}', "x" * 20]
