@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import click
-from outputs import OwnedFolder
+from outputs import ResultsFolder
 from PIL import Image, UnidentifiedImageError
 
 REPO_ID = "huggan/few-shot-dog"
@@ -121,7 +121,7 @@ def main(source, out, expected_count):
     if is_complete(out, expected_count):
         click.echo(f"{out}/ is already complete ({expected_count} images); nothing to do.")
         return
-    with OwnedFolder(out, "dataset_download.py", "--out") as tmp:
+    with ResultsFolder(out, "dataset_download.py", "--out") as tmp:
         files = parquet_files(source)
         if not files:
             raise click.ClickException(

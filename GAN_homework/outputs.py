@@ -2,11 +2,15 @@
 
 - atomic_write: a file is written under a temporary name, flushed to disk and renamed into place
   at the end (every file the GAN code writes: checkpoints, images, plots, caches).
-- OwnedFolder: a folder is filled under a temporary name `.<name>.tmp-<random>` and renamed into
+- ResultsFolder: a folder is filled under a temporary name `.<name>.tmp-<random>` and renamed into
   place at the end. It belongs to the command that made it: a marker file (MARKER) names that
-  command. Only a new folder, an empty one, or one with the same command's marker is used; a folder
-  with anyone else's files is refused before any work, so a mistyped --out never deletes anything.
-  Temporary folders of killed runs are removed by the next run.
+  command. Only a new folder, an empty one, or one with the same command's writable earlier
+  results is used; a file, or a folder with anyone else's files, is refused before any work, so a
+  mistyped --out never deletes anything. Temporary folders of killed runs are removed by the next
+  run; a failed run also removes the parent folders it made.
+- atomic_file is a copy of tools/files.py's; _owner_of, _try_lock and ResultsFolder are copies of
+  Diffusion_homework/utils/io.py's, so both homeworks refuse the same mistakes in the same words
+  (tests/test_copies.py keeps the copies equal).
 - append_line: a line is appended whole or not at all (log.txt, stats.jsonl, metrics.jsonl).
 - Run folders of train.py: finding, making and naming them, refusing an --outdir that cannot be
   written, and the sentences and commands for a run that stopped (to continue it).
@@ -96,60 +100,51 @@ def _try_lock(marker: Path):
     return file
 
 
-class OwnedFolder:
-    """`with OwnedFolder(path, owner, option) as tmp:` fill `tmp`; on success it becomes `path`.
+# Copied from Diffusion_homework/utils/io.py
+class ResultsFolder:
+    """`with ResultsFolder(path, owner) as tmp:` write the results into `tmp`; on success `tmp`
+    becomes `path`.
 
-    On entering, before any work: `path` must be new, empty, or carry the marker of `owner`;
-    otherwise click.BadParameter for `option` says which folder and why, and nothing is touched.
-    A failed run removes its temporary folder and leaves `path` as it was.
+    On entering, before any work: `path` must be new, empty, or hold earlier results of the same
+    `owner` (its marker); otherwise click.BadParameter for `option` says which folder and why, and
+    nothing is touched. Hidden temporary folders of killed runs next to `path` are removed (only
+    ones carrying the marker and no longer locked by a running process). A failed run removes its
+    temporary folder and keeps the earlier results.
     """
 
-    def __init__(self, path, owner: str, option: str):
-        self.shown = str(path)
+    def __init__(self, path, owner: str, option: str = "--outdir"):
+        self.shown = str(path)  # as the user typed it
         self.path = Path(path).expanduser().resolve()
         self.owner = owner
         self.option = option
         self.tmp = None
         self._lock = None
+        self._made_parents = []
 
     def _refuse(self, why: str):
         raise click.BadParameter(
-            f"{self.shown} {why}; nothing was changed: choose another folder.",
+            f"{self.shown} {why}; nothing was changed: choose a new folder name.",
             param_hint=self.option,
         )
 
-    def __enter__(self) -> Path:
+    def _check(self) -> None:
         path = self.path
         if path == path.parent or Path.cwd().is_relative_to(path):
-            self._refuse("is the folder you run from (or holds it)")
-        if path.is_dir() and any(path.iterdir()) and _owner_of(path) != self.owner:
+            self._refuse("is the folder you run from (or holds it), not a folder of results")
+        if path.exists() and not path.is_dir():
+            self._refuse("is a file")
+        if not path.is_dir() or not any(path.iterdir()):
+            return
+        owner = _owner_of(path)
+        if owner is None:
             names = sorted(p.name for p in path.iterdir())
             shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-            self._refuse(f"holds files that {self.owner} did not write ({shown})")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._remove_stale()
-            self.tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
-            os.chmod(self.tmp, 0o755)  # mkdtemp makes an owner-only folder
-            (self.tmp / MARKER).write_text(self.owner + "\n")
-            self._lock = _try_lock(self.tmp / MARKER)  # held while this run lives
-        except OSError as err:
-            self._discard()
-            self._refuse(f"cannot be written ({err.strerror or type(err).__name__})")
-        return self.tmp
-
-    def __exit__(self, kind, error, traceback) -> None:
-        if kind is not None:
-            self._discard()
-            return
-        old = None
-        if self.path.exists():  # empty, or our own earlier output (checked on entering)
-            old = self.path.parent / f"{self.tmp.name}-old"
-            os.replace(self.path, old)
-        os.replace(self.tmp, self.path)
-        self._unlock()
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            self._refuse(f"holds files that this command did not write ({shown})")
+        if owner != self.owner:
+            self._refuse(f"holds the results of `{owner}`, which this run would replace")
+        if not os.access(path, os.W_OK):
+            self._refuse("holds earlier results that are read-only")
+        click.echo(f"{self.shown} holds earlier results: they are replaced at the end.", err=True)
 
     def _remove_stale(self) -> None:
         for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
@@ -160,10 +155,70 @@ class OwnedFolder:
                 shutil.rmtree(stale, ignore_errors=True)
                 lock.close()
 
+    def _make_parents(self) -> None:
+        missing = [p for p in reversed(self.path.parents) if not p.exists()]
+        for parent in missing:
+            parent.mkdir()
+            self._made_parents.append(parent)
+
+    def __enter__(self) -> Path:
+        self._check()
+        try:
+            self._make_parents()
+            self._remove_stale()
+            self.tmp = Path(
+                tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp-")
+            )
+            os.chmod(self.tmp, 0o755)  # mkdtemp makes an owner-only folder
+            (self.tmp / MARKER).write_text(self.owner + "\n")
+            self._lock = _try_lock(self.tmp / MARKER)  # held while this run lives
+        except OSError as err:
+            self._discard()
+            reason = err.strerror or type(err).__name__
+            self._refuse(f"cannot be written ({reason}: {err.filename or self.path.parent})")
+        return self.tmp
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None:
+            self._discard()
+            if isinstance(error, OSError) and (
+                str(error.filename or "").startswith(str(self.tmp))
+                or error.errno in (errno.ENOSPC, errno.EDQUOT)
+            ):
+                raise click.ClickException(
+                    f"Could not write the results into {self.shown} ({error.strerror}); "
+                    f"nothing was changed: free some space or choose another {self.option}."
+                ) from None
+            return
+        self._commit()
+
+    def _commit(self) -> None:
+        path = self.path
+        if path.is_dir() and any(path.iterdir()) and _owner_of(path) != self.owner:
+            (self.tmp / MARKER).unlink()  # keep the new results out of the next run's cleanup
+            self._unlock()
+            raise click.ClickException(
+                f"{self.shown} received other files during the run, so it was left alone; "
+                f"the new results are in {self.tmp}."
+            )
+        old = None
+        if path.exists():
+            old = path.parent / f"{self.tmp.name}-old"
+            os.replace(path, old)  # an empty folder or our own earlier results
+        os.replace(self.tmp, path)
+        self._unlock()
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
     def _discard(self) -> None:
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
         self._unlock()
+        for parent in reversed(self._made_parents):
+            try:
+                parent.rmdir()
+            except OSError:
+                pass
 
     def _unlock(self) -> None:
         if self._lock is not None:

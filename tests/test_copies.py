@@ -23,6 +23,7 @@ COPIES = {
     ("Diffusion_homework/utils/io.py", "atomic_file"): "tools/files.py",
     ("GAN_homework/outputs.py", "_owner_of"): "Diffusion_homework/utils/io.py",
     ("GAN_homework/outputs.py", "_try_lock"): "Diffusion_homework/utils/io.py",
+    ("GAN_homework/outputs.py", "ResultsFolder"): "Diffusion_homework/utils/io.py",
 }
 
 

@@ -1,8 +1,8 @@
 """Write images and result folders so that nothing is half-written and nothing is lost.
 
 A file is written under a temporary name beside it, synced to disk and renamed into place
-(atomic_file, a copy of tools/files.py's; GAN_homework/outputs.py copies _owner_of and _try_lock
-from here; tests/test_copies.py keeps the copies equal).
+(atomic_file, a copy of tools/files.py's; GAN_homework/outputs.py copies _owner_of, _try_lock
+and ResultsFolder from here; tests/test_copies.py keeps the copies equal).
 A results folder belongs to the command that made it: it holds a marker file (MARKER) naming that
 command. A run writes into a hidden sibling `.<name>.tmp-<random>` and renames it into place at the
 end, replacing only a folder that carries the same marker (or an empty one). A folder with anyone

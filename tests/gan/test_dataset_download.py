@@ -56,9 +56,7 @@ def test_a_folder_of_someone_elses_images_is_refused_and_left_alone(tmp_path):
     before = tree(tmp_path)
     result = invoke("--source", source, "--out", out, "--expected-count", 2)
     assert result.exit_code == 2, result.output
-    assert (
-        "holds files that dataset_download.py did not write (0.png, holiday.png)" in result.output
-    )
+    assert "holds files that this command did not write (0.png, holiday.png)" in result.output
     assert "nothing was changed" in result.output
     assert tree(tmp_path) == before
 
