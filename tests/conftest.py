@@ -10,10 +10,10 @@ A project test that runs code through a TODO block declares it:
     @pytest.mark.needs("GAN_homework/training/loss.py#1", "GAN_homework/DiffAugment_pytorch.py#1")
 
 In the student's starter such a test is skipped, "needs <TODO id> (not done yet)", while one of
-those blocks is still blank (tools/markers.py, is_blank), and runs once they are all filled: a
+those blocks is still blank (tools/markers.py, is_starter), and runs once they are all filled: a
 failure then is the filled code's. A failure of an undeclared test that names a blank block (the
-block's `NotImplementedError("TODO #N in <file>")`) is reported the same way. At the end, the
-skips are counted in one line per TODO rather than listed per test.
+block's `NotImplementedError("TODO #N in <file>")`, markers.STARTER_MESSAGE_RE) is reported the
+same way. At the end, the skips are counted in one line per TODO rather than listed per test.
 """
 
 import functools
@@ -32,7 +32,6 @@ for path in (ROOT, ROOT / "GAN_homework", ROOT / "Diffusion_homework"):
 
 from tools import markers, todos  # noqa: E402
 
-UNFILLED = re.compile(r"TODO #(\d+) in ([\w./-]+\.py)")
 NOT_DONE = re.compile(r"^needs (.+) \(not done yet\)$")
 
 
@@ -46,13 +45,13 @@ def block_state(todo: str) -> str | None:
         block = markers.blocks_by_number(text, path)[int(number)]
     except (OSError, ValueError, KeyError):  # MarkerError is a ValueError
         return None
-    return "blank" if markers.is_blank(block, path) else "filled"
+    return "blank" if markers.is_starter(block, path) else "filled"
 
 
 def blank_todo(text: str) -> str | None:
     """The id of a TODO named in `text` whose block in this tree is still the starter's."""
-    for number, path in UNFILLED.findall(text):
-        if block_state(f"{path}#{number}") == "blank":
+    for number, path in markers.STARTER_MESSAGE_RE.findall(text):
+        if path and block_state(f"{path}#{number}") == "blank":
             return f"{path}#{number}"
     return None
 

@@ -18,17 +18,14 @@ Exits 0 whenever grading ran, whatever the score; 2 with one sentence when it co
 from __future__ import annotations
 
 if __name__ == "__main__" and not __package__:
-    # `python tools/grade.py`: run as the module tools.grade, so every module has one name.
+    # `python tools/grade.py`: run again as the module tools.grade (tools/_startup.py).
     import os
     import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-    os.execve(
-        sys.executable,
-        [sys.executable, "-m", "tools.grade", *sys.argv[1:]],
-        {**os.environ, "PYTHONPATH": path, "PYTHONSAFEPATH": "1"},
-    )
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tools._startup import run_as_module
+
+    run_as_module(__file__)
 
 import argparse
 import collections
@@ -120,7 +117,7 @@ def filled_blocks(text: str, relpath: str) -> int:
         blocks = markers.find_blocks(text)
     except markers.MarkerError:
         return 1
-    return sum(1 for b in blocks if markers.has_code(b.body) and not markers.is_blank(b, relpath))
+    return sum(1 for b in blocks if markers.has_code(b.body) and not markers.is_starter(b, relpath))
 
 
 def _choose_copy(candidates: dict[str, dict[str, str]], notes: list[str]) -> tuple[str, dict]:

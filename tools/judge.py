@@ -464,7 +464,7 @@ class Block:
         finally:
             self.canary.stop()
         error = str(header.get("error", ""))
-        if header["ok"] or not error.startswith("NotImplementedError: TODO #"):
+        if header["ok"] or not markers.is_starter_error(error):
             raise HarnessError(
                 f"{self.todo}: the grading set-up does not reach the block "
                 f"({error or 'the starter block returned without raising'})"
@@ -492,7 +492,7 @@ def printable(text) -> str:
 
 def _student_message(error: str) -> str:
     error = printable(error)
-    if error.startswith("NotImplementedError: TODO #"):
+    if markers.is_starter_error(error):
         return f"{NOT_DONE}: {error}"
     return error
 
@@ -618,7 +618,7 @@ class Judge:
     def run(self, todo, table, checks: list[Check], body, source=None, seconds=None):
         """Every check of one TODO block (a list of Verdicts); the block is the student's body
         (or whole file); `seconds`, when given, replaces the limit of this TODO."""
-        starter = markers.starter_line(todo.number, todo.path) + "\n"
+        starter = markers.starter_body(todo.number, todo.path)
         budget = Budget(self.limits.seconds if seconds is None else seconds)
         block = Block(
             self,

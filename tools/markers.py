@@ -1,4 +1,4 @@
-"""TODO blocks: find them by their marker lines, blank them for the starter, splice students' code.
+"""TODO blocks: find them by their marker lines; write the starter's stub and recognize it.
 
 Every TODO of the instructor's tree holds its reference solution between two marker lines, which
 stay in both the solution and the starter: a comment line with `BEGIN TODO #N` in it, then the
@@ -7,9 +7,14 @@ solution, then a comment line with `END TODO #N` (README.md, "The TODOs", shows 
 A marker line is a comment line that matches BEGIN_RE or END_RE: the block's body is everything
 strictly between a BEGIN line and the END line of the same number. Numbers are unique within a
 file and blocks do not nest. A file that breaks these rules has damaged markers: `find_blocks`
-raises `MarkerError` saying where. The starter replaces each body by
-`raise NotImplementedError("TODO #N in <file>")` at the block's indentation (starterize);
-grading splices each student's body into a pristine copy of the tree (splice).
+raises `MarkerError` saying where.
+
+This module is the one definition of the starter's stub. The starter (starterize) replaces each
+body by `starter_body`, `raise NotImplementedError("TODO #N in <file>")` at the block's
+indentation; `is_starter` tells a block that still holds it, and STARTER_MESSAGE_RE
+(`is_starter_error` for a worker's "NotImplementedError: ..." text) tells its error when it
+runs. The homeworks recognize the same message on their own (they cannot import tools/), and
+tests/tools/test_markers.py checks that they agree with STARTER_MESSAGE_RE.
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ from dataclasses import dataclass
 
 BEGIN_RE = re.compile(r"^\s*#.*\bBEGIN TODO #([0-9]{1,6})\b")
 END_RE = re.compile(r"^\s*#.*\bEND TODO #([0-9]{1,6})\b")
+
+# The starter's stub raises STARTER_RAISE with the message "TODO #N in <file>" (starter_message).
+STARTER_RAISE = "raise NotImplementedError"
+# That message, anywhere in a text: group 1 the number, group 2 the file where the text names it.
+STARTER_MESSAGE_RE = re.compile(r"\bTODO #([0-9]+)(?: in ([\w./-]+\.py))?")
+STARTER_ERROR_RE = re.compile("NotImplementedError: " + STARTER_MESSAGE_RE.pattern)
 
 
 class MarkerError(ValueError):
@@ -135,43 +146,29 @@ def replace_bodies(text: str, bodies: dict[int, str], path: str = "<text>") -> s
     return "".join(lines)
 
 
-def starter_line(number: int, relpath: str) -> str:
-    """The one statement of a starter's block: it names the block when it runs."""
-    return f'raise NotImplementedError("TODO #{number} in {relpath}")'
+def starter_message(number: int, relpath: str) -> str:
+    """The message of the starter's error: it names the block."""
+    return f"TODO #{number} in {relpath}"
 
 
-def is_blank(block: Block, relpath: str) -> bool:
+def starter_body(number: int, relpath: str, indent: str = "") -> str:
+    """The body of a starter's block: one statement that raises when it runs."""
+    return f'{indent}{STARTER_RAISE}("{starter_message(number, relpath)}")\n'
+
+
+def is_starter(block: Block, relpath: str) -> bool:
     """Whether a block is still the starter's: its body still raises the starter's error."""
-    return starter_line(block.number, relpath) in block.body
+    return starter_body(block.number, relpath).strip() in block.body
+
+
+def is_starter_error(error: str) -> bool:
+    """Whether a worker's error text, "<exception type>: <message>", is the starter's error."""
+    return STARTER_ERROR_RE.match(error) is not None
 
 
 def starterize(text: str, relpath: str) -> str:
-    """The starter version of a file: every block's body becomes one `raise NotImplementedError`."""
+    """The starter version of a file: every block's body becomes the starter's stub."""
     blocks = find_blocks(text, relpath)
     return replace_bodies(
-        text, {b.number: f"{b.indent}{starter_line(b.number, relpath)}\n" for b in blocks}, relpath
+        text, {b.number: starter_body(b.number, relpath, b.indent) for b in blocks}, relpath
     )
-
-
-def splice(pristine_text: str, student_blocks: dict[int, Block], path: str = "<text>") -> str:
-    """The pristine file with the given blocks' bodies taken from a student's file.
-
-    Each student body is dedented, then indented to the pristine BEGIN line's indentation,
-    whatever the indentation of the student's marker lines; blocks the student lacks keep their
-    pristine body.
-    """
-    pristine = blocks_by_number(pristine_text, path)
-    bodies = {
-        number: reindent(block.body, pristine[number].indent)
-        for number, block in student_blocks.items()
-        if number in pristine
-    }
-    return replace_bodies(pristine_text, bodies, path)
-
-
-def splice_body(text: str, number: int, body: str, path: str = "<text>") -> str:
-    """`text` with block `number`'s body replaced by `body` (code at any indentation)."""
-    blocks = blocks_by_number(text, path)
-    if number not in blocks:
-        raise MarkerError(f"{path}: no TODO block numbered {number}")
-    return replace_bodies(text, {number: reindent(body, blocks[number].indent)}, path)

@@ -25,33 +25,33 @@ tests/grading/recorded/. The reach module and STARTER_CHECKS_AS_IS ship as they 
 homework trees, grading checks and grading tools (so no solution ships; grade.py runs the
 student's blocks in it). `--zip` also writes DIR.zip, the file to upload to Gradescope.
 
-`--check` builds the starter in a temporary folder and verifies that every TODO of
-tools/todos.py whose file exists is marked exactly once, that no marker lacks a table entry,
-that the starter compiles, that every TODO has grading checks, and that grading gives full
-marks to the solution and zero to the starter, with the autograder's checks and with the
-starter's recorded ones. One line per TODO; non-zero exit on failure.
+`--check` first verifies that every TODO of tools/todos.py whose file exists has its pieces
+(README.md, "Adding a TODO"): its marker lines, its reach entry, its checks and its wrong
+mutants (tests/mutants/), and that every marker block has a registry entry; it names each
+missing piece in one sentence. Then it builds the starter in a temporary folder, verifies that
+it compiles and that grading gives full marks to the solution and zero to the starter, with the
+autograder's checks and with the starter's recorded ones. One line per TODO; non-zero exit on
+failure.
 """
 
 from __future__ import annotations
 
 if __name__ == "__main__" and not __package__:
-    # `python tools/release.py`: run as the module tools.release, so every module has one name.
+    # `python tools/release.py`: run again as the module tools.release (tools/_startup.py).
     import os
     import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-    os.execve(
-        sys.executable,
-        [sys.executable, "-m", "tools.release", *sys.argv[1:]],
-        {**os.environ, "PYTHONPATH": path, "PYTHONSAFEPATH": "1"},
-    )
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tools._startup import run_as_module
+
+    run_as_module(__file__)
 
 import argparse
 import importlib.metadata
 import json
 import os
 import re
+import runpy
 import shutil
 import stat
 import subprocess
@@ -62,7 +62,8 @@ from pathlib import Path, PurePosixPath
 
 from tools import grade, markers, recorded, sandbox, todos
 from tools.files import atomic_file, atomic_folder, write_atomic
-from tools.judge import HarnessError
+from tools.judge import HarnessError, collect, load_checks
+from tools.worker import load_reach
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTRUCTOR_FILES = {
@@ -79,6 +80,7 @@ INSTRUCTOR_FLAG = ".instructor-only"
 WALK_SKIP = todos.SKIP_DIRS | {"build", ".whl", ".mypy_cache"}
 GRADING_TOOLS = (
     "__init__.py",
+    "_startup.py",
     "todos.py",
     "grade.py",
     "judge.py",
@@ -641,6 +643,53 @@ def _num(x: float) -> str:
 # ----------------------------------------------------------------------------- check
 
 
+MUTANTS_DIR = "tests/mutants"  # the mutant tables: MUTANTS = {TODO id: {"wrong": [...], ...}}
+
+
+def missing_pieces(root: Path, table, todo_ids: list[str]) -> list[str]:
+    """One sentence for each piece that a marked TODO of the registry lacks: its reach entry
+    (REACH_MODULE), its checks (the registry's checks module), its wrong mutants (MUTANTS_DIR).
+    README.md, "Adding a TODO", lists the pieces."""
+    sentences = []
+    reach_rel = table.REACH_MODULE
+    try:
+        reach = load_reach(root, reach_rel).REACH
+    except Exception as error:
+        reach = None
+        sentences.append(f"the reach module {reach_rel} cannot be loaded ({error})")
+    checks: dict[str, list | None] = {}
+    for rel in dict.fromkeys(table.BY_ID[t].checks for t in todo_ids):
+        try:
+            checks[rel] = collect(load_checks(root, rel))
+        except HarnessError as error:
+            checks[rel] = None
+            sentences.append(str(error))
+    mutants: dict[str, dict] = {}
+    for path in sorted((root / MUTANTS_DIR).glob("*.py")):
+        try:
+            tables = runpy.run_path(str(path)).get("MUTANTS", {})
+        except Exception as error:
+            sentences.append(f"{path.relative_to(root).as_posix()} cannot be loaded ({error})")
+            continue
+        for todo, kinds in tables.items():
+            mutants.setdefault(todo, {}).update(kinds)
+    for todo_id in todo_ids:
+        todo = table.BY_ID[todo_id]
+        if reach is not None and todo.number not in reach.get(todo.path, {}):
+            sentences.append(
+                f"{todo_id} has no reach entry in {reach_rel} (REACH[{todo.path!r}][{todo.number}])"
+            )
+        if checks[todo.checks] is not None and not any(
+            c.todo == todo_id for c in checks[todo.checks]
+        ):
+            sentences.append(f"{todo_id} has no checks in {todo.checks}")
+        if not mutants.get(todo_id, {}).get("wrong"):
+            sentences.append(
+                f"{todo_id} has no mutants in {MUTANTS_DIR}/ (wrong bodies in MUTANTS)"
+            )
+    return sentences
+
+
 def check(root: Path, per_todo: float) -> int:
     table = grade.load_table(root)
     present = grade.present_todos(root, table)
@@ -648,7 +697,8 @@ def check(root: Path, per_todo: float) -> int:
     problems: dict[str, list[str]] = {t: [] for t in present}
     general = []
     names = release_files(root)
-    marked: dict[str, int] = {}
+    marked: set[str] = set()
+    damaged: set[str] = set()
     for rel in names:
         if not rel.endswith(".py"):
             continue
@@ -659,17 +709,22 @@ def check(root: Path, per_todo: float) -> int:
             blocks = markers.find_blocks(text, rel)
         except markers.MarkerError as error:
             general.append(f"damaged markers: {error}")
+            damaged.add(rel)
             continue
         for block in blocks:
             todo = f"{rel}#{block.number}"
-            marked[todo] = marked.get(todo, 0) + 1
+            marked.add(todo)
             if todo not in known:
                 general.append(
                     f"{todo} (lines {block.lines[0]}-{block.lines[1]}) has no entry in tools/todos.py"
                 )
     for todo in present:
-        if marked.get(todo, 0) != 1:
-            problems[todo].append(f"marked {marked.get(todo, 0)} times, expected once")
+        if todo not in marked and table.BY_ID[todo].path not in damaged:
+            general.append(
+                f"{todo} is in tools/todos.py, but {table.BY_ID[todo].path} has no BEGIN/END "
+                f"TODO #{table.BY_ID[todo].number} lines"
+            )
+    general += missing_pieces(root, table, [t for t in present if t in marked])
     if general:
         print("\n".join(general))
         return 1

@@ -32,17 +32,14 @@ required answers still left as in the template. The zip is written all the same.
 from __future__ import annotations
 
 if __name__ == "__main__" and not __package__:
-    # `python tools/submit.py`: run as the module tools.submit, so that `tools` imports.
+    # `python tools/submit.py`: run again as the module tools.submit (tools/_startup.py).
     import os
     import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-    os.execve(
-        sys.executable,
-        [sys.executable, "-m", "tools.submit", *sys.argv[1:]],
-        {**os.environ, "PYTHONPATH": path, "PYTHONSAFEPATH": "1"},
-    )
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tools._startup import run_as_module
+
+    run_as_module(__file__)
 
 import argparse
 import io
@@ -469,8 +466,6 @@ def has_filled_row(lines: list[str]) -> bool:
 
 # ---------------------------------------------------------------- TODO blocks
 
-STARTER_BODY = "raise NotImplementedError"
-
 
 def blank_todos(root: Path, warnings: list[str]) -> None:
     """Warns of each TODO block of tools/todos.py that still holds the starter's body."""
@@ -499,11 +494,11 @@ def todo_warning(todo: todos.Todo, block: markers.Block | None) -> str | None:
         )
     code = [line.strip() for line in block.body.splitlines()]
     code = [line for line in code if line and not line.startswith("#")]
-    if all(line.startswith(STARTER_BODY) for line in code):
+    if all(line.startswith(markers.STARTER_RAISE) for line in code):
         return f"{todo.id} ({todo.summary}) is still blank."
-    if any(line.startswith(STARTER_BODY) for line in code):
+    if any(line.startswith(markers.STARTER_RAISE) for line in code):
         return (
-            f"{todo.id} still holds the starter's `{STARTER_BODY}` line: delete it, or your "
+            f"{todo.id} still holds the starter's `{markers.STARTER_RAISE}` line: delete it, or your "
             "code never runs."
         )
     return None

@@ -125,6 +125,3 @@ def points(todo_id: str) -> float:
     """Points of one TODO block: its task's points shared by the task's blocks."""
     task = BY_ID[todo_id].task
     return POINTS_PER_TASK / sum(1 for todo in TODOS if todo.task == task)
-
-
-TOTAL_POINTS = sum(points(todo.id) for todo in TODOS)

@@ -203,7 +203,8 @@ def _load_module(name: str, path: Path, source: str, grading: Grading) -> types.
     return module
 
 
-def _load_reach(tree: Path, rel: str) -> types.ModuleType:
+def load_reach(tree: Path, rel: str) -> types.ModuleType:
+    """The reach module of a tree (tools/todos.py REACH_MODULE), loaded from its file."""
     spec = importlib.util.spec_from_file_location("grading_reach", tree / rel)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -311,7 +312,7 @@ def serve(conn, job: Job) -> None:
     grading = Grading()
     module, setup_error, lines = None, None, (0, 0)
     try:
-        reach = _load_reach(tree, job.reach).REACH[job.path][job.number]
+        reach = load_reach(tree, job.reach).REACH[job.path][job.number]
         pristine = markers.normalize((tree / job.path).read_text(encoding="utf-8"))
         source, lines = instrumented_source(job, pristine)
     except Exception as error:  # our side: the judge's canary reports it as a broken setup

@@ -6,7 +6,7 @@ import zipfile
 import pytest
 from tool_helpers import run_tool, submission_from
 
-from tools import grade, sandbox
+from tools import grade, markers, sandbox
 
 FULL = {"hw/calc.py#1": 3.0, "hw/calc.py#2": 3.0, "hw/geom/area.py#1": 6.0}
 
@@ -63,7 +63,7 @@ def test_zip_and_wrapped_zip_submissions(tree, tmp_path):
 
 
 def test_a_correct_block_keeps_its_marks_beside_a_blank_one(tree, tmp_path):
-    blank = '        raise NotImplementedError("TODO #2 in hw/calc.py")\n'
+    blank = markers.starter_body(2, "hw/calc.py", " " * 8)
     sub = submission_from(
         tree,
         tmp_path / "sub",
@@ -285,7 +285,7 @@ def test_not_root_in_the_instructor_tree_says_what_a_submission_could_read(monke
 
 
 def test_status_says_done_not_done_yet_or_wrong(tree, tmp_path):
-    blank = '        raise NotImplementedError("TODO #2 in hw/calc.py")\n'
+    blank = markers.starter_body(2, "hw/calc.py", " " * 8)
     sub = submission_from(
         tree,
         tmp_path / "sub",

@@ -10,6 +10,8 @@ import zipfile
 import pytest
 from tool_helpers import run_tool, submission_from
 
+from tools import markers
+
 INSTRUCTOR_ONLY = [
     "tools/release.py",
     "tools/snippets.py",
@@ -42,7 +44,7 @@ def test_starter_has_no_instructor_material_and_blank_blocks(tree, tmp_path):
     ):
         assert rel in files
     calc = (out / "hw/calc.py").read_text()
-    assert 'raise NotImplementedError("TODO #1 in hw/calc.py")' in calc
+    assert markers.starter_body(1, "hw/calc.py", "    ") in calc
     assert "y = 2 * x" not in calc and "min(max(" not in calc
     assert "BEGIN TODO #2" in calc and "END TODO #2" in calc
     assert (out / "hw/main.py").read_text() == (tree / "hw/main.py").read_text()
@@ -104,7 +106,7 @@ def test_autograder_bundle_grades_a_submission(tree, tmp_path):
     files = files_under(bundle)
     for rel in ("setup.sh", "run_autograder", "tools/grade.py", "tools/judge.py", "tools/worker.py",
                 "tools/sandbox.py", "tools/markers.py", "tools/todos.py", "tools/files.py",
-                "tests/grading/calc.py", "hw/calc.py"):  # fmt: skip
+                "tools/_startup.py", "tests/grading/calc.py", "hw/calc.py"):  # fmt: skip
         assert rel in files, rel
     assert not any(rel in files for rel in INSTRUCTOR_ONLY)
     assert "y = 2 * x" not in (bundle / "hw/calc.py").read_text()  # no solution ships
@@ -163,13 +165,67 @@ def test_check_fails_on_a_marker_without_a_table_entry(tree):
     assert "hw/main.py#7" in result.stdout and "no entry in tools/todos.py" in result.stdout
 
 
-def test_check_fails_on_a_todo_without_checks(tree):
+def remove_checks(tree):
     checks = tree / "tests/grading/area.py"
     text = checks.read_text()
     checks.write_text(
         text[: text.index("@check(AREA)")].replace("from tools.judge import check\n", "")
     )
+
+
+def remove_markers(tree):
+    edit(tree, "hw/calc.py", "# ---- BEGIN TODO #2 ----", "# (begin)")
+    edit(tree, "hw/calc.py", "# ---- END TODO #2 ----", "# (end)")
+
+
+def remove_registry_entry(tree):
+    with open(tree / "tools/todos.py", "a") as registry:
+        registry.write(
+            '\nTODOS = [t for t in TODOS if t.id != "hw/geom/area.py#1"]\n'
+            "BY_ID = {t.id: t for t in TODOS}\n"
+        )
+
+
+def edit(tree, rel, old, new):
+    text = (tree / rel).read_text()
+    assert old in text, (rel, old)
+    (tree / rel).write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize(
+    "remove, sentence",
+    [
+        (
+            remove_checks,
+            "hw/geom/area.py#1 has no checks in tests/grading/area.py",
+        ),
+        (
+            lambda tree: edit(
+                tree, "tests/grading/reach.py", ', "hw/geom/area.py": {1: reach_area}', ""
+            ),
+            "hw/geom/area.py#1 has no reach entry in tests/grading/reach.py "
+            "(REACH['hw/geom/area.py'][1])",
+        ),
+        (
+            lambda tree: edit(
+                tree, "tests/mutants/hw.py", '"hw/geom/area.py#1"', '"hw/geom/gone.py#1"'
+            ),
+            "hw/geom/area.py#1 has no mutants in tests/mutants/ (wrong bodies in MUTANTS)",
+        ),
+        (
+            remove_markers,
+            "hw/calc.py#2 is in tools/todos.py, but hw/calc.py has no BEGIN/END TODO #2 lines",
+        ),
+        (
+            remove_registry_entry,
+            "hw/geom/area.py#1 (lines 9-11) has no entry in tools/todos.py",
+        ),
+    ],
+    ids=["checks", "reach", "mutants", "marker lines", "registry entry"],
+)
+def test_check_names_each_missing_piece_of_a_todo(tree, remove, sentence):
+    remove(tree)
     result = run_tool("release", "--tree", tree, "--check")
     assert result.returncode != 0
-    line = next(x for x in result.stdout.splitlines() if x.startswith("hw/geom/area.py#1"))
-    assert "no grading check in tests/grading/area.py" in line
+    assert sentence in result.stdout, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 
 from tool_helpers import run_tool, submission_from
 
-from tools import snippets, todos
+from tools import markers, snippets, todos
 
-STARTER_2 = 'raise NotImplementedError("TODO #2 in hw/calc.py")'
+STARTER_2 = markers.starter_body(2, "hw/calc.py").strip()
 
 
 class Table(HTMLParser):

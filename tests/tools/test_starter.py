@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import grade, recorded, release
+from tools import grade, markers, recorded, release
 
 REPO = Path(__file__).resolve().parents[2]
 LOSS = "GAN_homework/training/loss.py"
@@ -34,7 +34,7 @@ def starter(tmp_path_factory):
 def fill(starter, path, number, body):
     """Put `body` (one line) into a TODO block of the starter, as a student would."""
     file = starter / path
-    blank = f'raise NotImplementedError("TODO #{number} in {path}")'
+    blank = markers.starter_body(number, path).strip()
     file.write_text(file.read_text().replace(blank, body))
 
 
@@ -43,6 +43,15 @@ def test_the_starter_passes_ruff(starter):
     for command in (["check", "."], ["format", "--check", "."]):
         lint = run(["-m", "ruff", *command], starter)
         assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_the_students_tools_start_by_their_path_from_a_homework_folder(starter):
+    assert (starter / "tools" / "_startup.py").is_file()
+    assert not (starter / "tools" / "release.py").exists()
+    for tool in ("grade", "submit"):
+        result = run([f"../tools/{tool}.py", "--help"], starter / "GAN_homework")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"usage: {tool}.py "), result.stdout
 
 
 def test_the_readme_is_the_students(starter):

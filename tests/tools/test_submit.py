@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 from tool_helpers import REPO, run_tool
 
-from tools import todos
+from tools import markers, todos
 from tools.submit import required_tasks
 
 RUNS = "GAN_homework/training-runs"
@@ -196,7 +196,7 @@ def test_newest_run_of_each_part_and_the_first_ten_images(tmp_path):
 def test_warns_of_blank_todo_blocks_and_unanswered_templates(tmp_path):
     root = student_checkout(tmp_path / "repo")
     loss = "GAN_homework/training/loss.py"
-    starter = f'raise NotImplementedError("TODO #1 in {loss}")'
+    starter = markers.starter_body(1, loss).strip()
     filled_todo_files(
         root,
         {

@@ -1,10 +1,13 @@
-"""Helpers of the tools' tests: run a tool, make a submission from the fixture tree."""
+"""Helpers of the tools' tests: run a tool, make a submission from the fixture tree, put student
+blocks into a file."""
 
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from tools import markers
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parent / "fixture_tree"
@@ -50,3 +53,26 @@ def submission_from(tree: Path, dest: Path, edits: dict | None = None) -> Path:
                 text = text.replace(old, new)
             path.write_text(text)
     return dest
+
+
+def splice(pristine_text: str, student_blocks: dict, path: str = "<text>") -> str:
+    """The pristine file with the given blocks' bodies taken from a student's file, each moved to
+    the pristine BEGIN line's indentation (markers.reindent); blocks the student lacks keep their
+    pristine body."""
+    pristine = markers.blocks_by_number(pristine_text, path)
+    bodies = {
+        number: markers.reindent(block.body, pristine[number].indent)
+        for number, block in student_blocks.items()
+        if number in pristine
+    }
+    return markers.replace_bodies(pristine_text, bodies, path)
+
+
+def splice_body(text: str, number: int, body: str, path: str = "<text>") -> str:
+    """`text` with block `number`'s body replaced by `body` (code at any indentation)."""
+    blocks = markers.blocks_by_number(text, path)
+    if number not in blocks:
+        raise markers.MarkerError(f"{path}: no TODO block numbered {number}")
+    return markers.replace_bodies(
+        text, {number: markers.reindent(body, blocks[number].indent)}, path
+    )

@@ -25,7 +25,7 @@ def blank_todos(prefixes: tuple[str, ...]) -> list[str]:
             block = markers.blocks_by_number(text, todo.path)[todo.number]
         except (KeyError, markers.MarkerError):
             continue
-        if markers.is_blank(block, todo.path):
+        if markers.is_starter(block, todo.path):
             blank.append(todo.id)
     return blank
 
