@@ -9,5 +9,8 @@
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# A request no node of the partition can run would wait forever: say why first (extra arguments
+# are salloc's to check).
+(($#)) || hw5_check_fit "$PARTITION" "$TIME" "$GPUS" "$CPUS" "$MEM_PER_GPU" || exit 1
 exec salloc --cpus-per-task="$CPUS" --gpus="$GPUS" --mem-per-gpu="$MEM_PER_GPU" \
     --partition="$PARTITION" --time="0-$TIME" --account="$ACCOUNT" "$@"

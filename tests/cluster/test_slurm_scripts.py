@@ -41,6 +41,8 @@ HANDOUT_COMMANDS = {
 }
 GAN_ITERS = {"gan_part1": 4500, "gan_part2": 4500, "gan_part3": 3000}
 SBATCH_FILES = sorted(SLURM.glob("*.sbatch"))
+# The homework's GPU jobs; grade_class.sbatch (instructors, CPU only) has its own header test.
+JOB_FILES = [p for p in SBATCH_FILES if p.stem != "grade_class"]
 SHELL_FILES = [*SBATCH_FILES, *sorted(SLURM.glob("*.sh"))]
 GAN_SCRIPTS = ["gan_part1", "gan_part2", "gan_part3", "gan_multigpu", "course_checkpoint"]
 # The instructors' course_checkpoint.sbatch is not in the students' starter.
@@ -90,6 +92,10 @@ def program_command(path: Path) -> list[str]:
     """The words of the homework command the script runs, from `python <script>.py` on."""
     for words in command_lines(path):
         for i, word in enumerate(words):
+            if word == "python" and i + 1 < len(words) and words[i + 1].endswith("torchrun_job.py"):
+                rest = words[i + 1 :]
+                py = next(j for j, w in enumerate(rest) if w.endswith(".py") and j > 0)
+                return ["python", *rest[py:]]
             if word == "python" and i + 1 < len(words) and words[i + 1].endswith(".py"):
                 return words[i:]
             if word == "torchrun":
@@ -124,7 +130,9 @@ def clean_env(**extra) -> dict[str, str]:
 
 @functools.cache
 def common_settings() -> dict[str, str]:
-    names = "ACCOUNT PARTITION GPUS MEM_PER_GPU CPUS TIME REPO".split()
+    names = (
+        "ACCOUNT PARTITION GPUS MEM_PER_GPU CPUS TIME REPO LOG_DIR CPU_PARTITION MODULES".split()
+    )
     script = f"source {shlex.quote(str(SLURM / 'common.sh'))}; " + "; ".join(
         f'echo "{n}=${n}"' for n in names
     )
@@ -163,7 +171,7 @@ def test_common_sh_holds_the_course_settings_of_the_handout():
     assert Path(settings["REPO"]).resolve() == ROOT, "REPO must be the repository root"
 
 
-@pytest.mark.parametrize("path", SBATCH_FILES, ids=_ids(SBATCH_FILES))
+@pytest.mark.parametrize("path", JOB_FILES, ids=_ids(JOB_FILES))
 def test_sbatch_header_has_the_course_settings(path):
     settings = common_settings()
     options = sbatch_directives(path)
@@ -186,13 +194,27 @@ def test_sbatch_header_has_the_course_settings(path):
     assert options.get("job-name") == path.stem, f"{path.name}: --job-name should be {path.stem}"
 
 
+@pytest.mark.skipif(not (SLURM / "grade_class.sbatch").is_file(), reason="instructor-only")
+def test_grade_class_header_asks_for_the_cpu_partition_of_the_course_account():
+    settings = common_settings()
+    options = sbatch_directives(SLURM / "grade_class.sbatch")
+    assert options.get("account") == settings["ACCOUNT"]
+    assert options.get("partition") == settings["CPU_PARTITION"]
+    assert "gpus" not in options and options.get("job-name") == "grade_class"
+
+
 @pytest.mark.parametrize("path", SBATCH_FILES, ids=_ids(SBATCH_FILES))
-def test_sbatch_log_folder_exists_in_the_repository(path):
-    output = sbatch_directives(path).get("output", "")
-    assert output.startswith("slurm/logs/"), f"{path.name}: --output should go to slurm/logs/"
-    folder = ROOT / Path(output).parent
-    assert folder.is_dir(), f"{folder} must exist before sbatch opens the log"
-    assert (folder / ".gitkeep").is_file() and (folder / ".gitignore").is_file()
+def test_sbatch_job_writes_its_own_log_into_the_repository(path):
+    """A relative --output would be taken from the folder sbatch ran in (a job submitted from any
+    other folder fails before its first line): Slurm discards the output and common.sh appends it
+    to slurm/logs/ of the repository itself (tests/field/test_slurm.py submits from elsewhere)."""
+    options = sbatch_directives(path)
+    assert options.get("output") == "/dev/null", f"{path.name}: --output=/dev/null (common.sh logs)"
+    assert options.get("open-mode") == "append", f"{path.name}: a requeue must not truncate a log"
+    assert 'source "$_hw5_repo/slurm/common.sh"' in path.read_text()
+    folder = ROOT / "slurm" / "logs"
+    assert folder.is_dir() and (folder / ".gitkeep").is_file() and (folder / ".gitignore").is_file()
+    assert common_settings()["LOG_DIR"] == str(folder)
 
 
 @pytest.mark.parametrize("path", SBATCH_FILES, ids=_ids(SBATCH_FILES))
@@ -241,6 +263,19 @@ def test_readme_covers_every_script():
     assert "scancel" in readme and "squeue" in readme and "sacct" in readme
 
 
+def test_readme_lists_every_variable_the_scripts_read():
+    """slurm/README.md's table names every setting a user can give (Slurm's own SLURM_* aside)."""
+    readme = (SLURM / "README.md").read_text()
+    read = set()
+    for path in SHELL_FILES:
+        read |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)(?::?-|:\?|\})", path.read_text()))
+    internal = {"USER", "ACCOUNT"}  # the shell's own, and common.sh's ACCOUNT set from HW5_ACCOUNT
+    missing = sorted(
+        n for n in read - internal if not n.startswith("SLURM_") and f"`{n}`" not in readme
+    )
+    assert not missing, f"slurm/README.md does not list {missing}"
+
+
 @pytest.mark.parametrize("name", sorted(GAN_ITERS))
 def test_gan_job_default_iterations_are_the_handouts(name):
     text = (SLURM / f"{name}.sbatch").read_text()
@@ -248,12 +283,68 @@ def test_gan_job_default_iterations_are_the_handouts(name):
 
 
 def test_multigpu_job_runs_torchrun_forwarding_usr1():
-    words = next(w for w in command_lines(SLURM / "gan_multigpu.sbatch") if "torchrun" in w)
-    run = words[words.index("torchrun") :]
+    words = next(
+        w for w in command_lines(SLURM / "gan_multigpu.sbatch") if "torchrun" in " ".join(w)
+    )
+    launcher = next(i for i, w in enumerate(words) if w.endswith("slurm/torchrun_job.py"))
+    assert words[launcher - 1] == "python", "torchrun through slurm/torchrun_job.py"
+    run = words[launcher:]
     assert "--standalone" in run and "--nproc_per_node" in run
-    handled = run[run.index("--signals-to-handle") + 1].split(",")
-    assert "SIGUSR1" in handled and "SIGTERM" in handled
+    # torchrun_job.py forwards these two to the workers itself; torchrun must not take them.
+    assert "--signals-to-handle" not in run
+    assert "FORWARDED = (signal.SIGUSR1, signal.SIGTERM)" in (SLURM / "torchrun_job.py").read_text()
     assert int(run[run.index("--shutdown-timeout") + 1]) < 300, "must end before the time limit"
+
+
+def _torchrun_job(tmp_path, body: str, send=None) -> subprocess.CompletedProcess:
+    """slurm/torchrun_job.py with two workers running `body`; `send`: a signal for the launcher
+    once both workers are waiting for it."""
+    worker = tmp_path / "worker.py"
+    worker.write_text("import os, signal, sys, time\n" + body)
+    launcher = subprocess.Popen(
+        [venv_python(), str(SLURM / "torchrun_job.py"), "--standalone", "--nproc_per_node", "2",
+         str(worker)],
+        env={**os.environ, "OMP_NUM_THREADS": "1", "READY": str(tmp_path)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    if send is not None:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        launcher.send_signal(send)
+    out, err = launcher.communicate(timeout=120)
+    return subprocess.CompletedProcess(launcher.args, launcher.returncode, out, err)
+
+
+@pytest.mark.slow
+def test_torchrun_job_exits_with_the_workers_stop_status_and_no_traceback(tmp_path):
+    pytest.importorskip("torch")
+    stop = _torchrun_job(tmp_path, "sys.exit(3)\n")
+    assert stop.returncode == 3, stop.stderr[-2000:]
+    assert "Traceback" not in stop.stderr and "ChildFailedError" not in stop.stderr
+    assert "the workers exited with status 3." in stop.stderr
+    mixed = _torchrun_job(tmp_path, "sys.exit(3 if os.environ['RANK'] == '0' else 5)\n")
+    assert mixed.returncode == 5, "one worker's error is not a stop"
+    assert "worker 1 exited with status 5." in mixed.stderr and "Traceback" not in mixed.stderr
+    done = _torchrun_job(tmp_path, "sys.exit(0)\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM])
+def test_torchrun_job_passes_the_jobs_signal_to_the_workers_and_reports_their_stop(tmp_path, sig):
+    """torchrun alone would end with status 1 and a traceback here, whatever its workers did."""
+    pytest.importorskip("torch")
+    body = (
+        "signal.signal(signal.SIGUSR1, lambda *a: sys.exit(3))\n"
+        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))\n"
+        "open(os.path.join(os.environ['READY'], 'ready-' + os.environ['RANK']), 'w').close()\n"
+        "time.sleep(60)\n"
+        "sys.exit(7)\n"
+    )
+    result = _torchrun_job(tmp_path, body, send=sig)
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "SignalException" not in result.stderr
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,7 +387,7 @@ def has_option(help_output: str, flag: str) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", SBATCH_FILES, ids=_ids(SBATCH_FILES))
+@pytest.mark.parametrize("path", JOB_FILES, ids=_ids(JOB_FILES))
 def test_every_flag_of_the_job_exists_in_the_real_script(path):
     words = program_command(path)
     text = help_text(words[1])
@@ -350,6 +441,7 @@ STUBS = {
     # The training command: exit status from FAKE_EXIT (one per call, in order). FAKE_SIGNAL makes
     # it signal the batch shell and wait for the forwarded signal, then exit with that status.
     "python": STUB_LOGGER
+    + '[[ "$1 $2" == "-m training.checkpoint" ]] && { mkdir -p "$(dirname "$4")"; printf exported > "$4"; exit 0; }\n'
     + '[[ "$1" == -c || "$1" == -m ]] && exit 0\n'
     + 'n=$(( $(cat "$STUB_STATE/calls" 2>/dev/null || echo 0) + 1 )); echo $n > "$STUB_STATE/calls"\n'
     + "codes=($FAKE_EXIT); code=${codes[n-1]:-0}\n"
@@ -359,8 +451,6 @@ STUBS = {
     + "fi\n"
     + "exit $code\n",
 }
-# torchrun behaves like the python stub, except that it reports any worker failure as status 1.
-STUBS["torchrun"] = STUBS["python"].replace("exit $code", "exit $(( code == 0 ? 0 : 1 ))")
 # What a login node or a GPU machine has and a laptop lacks: the host's own are never on the
 # scripts' PATH, so that a test sees the same machine wherever it runs.
 CLUSTER_COMMANDS = frozenset(
@@ -536,20 +626,16 @@ def test_gan_job_is_not_resubmitted_after_sigterm(cluster):
     assert cluster.commands("sbatch") == []
 
 
-def test_multigpu_job_chains_when_torchrun_reports_the_stop_as_status_1(cluster):
-    checkpoint = cluster.repo / "GAN_homework" / "training-runs" / "00000-run" / "network.pkl"
-    checkpoint.parent.mkdir(parents=True)
-    jobs = cluster.run_chain(
-        "gan_multigpu", FAKE_EXIT="3 0", FAKE_SIGNAL="USR1", FAKE_CHECKPOINT=checkpoint, PART=2
-    )
+def test_multigpu_job_chains_when_its_workers_stop_with_status_3(cluster):
+    jobs = cluster.run_chain("gan_multigpu", FAKE_EXIT="3 0", FAKE_SIGNAL="USR1", PART=2)
     assert [j.returncode for j in jobs] == [0, 0], describe(jobs)
-    calls = cluster.training_calls("torchrun")
+    calls = [c for c in cluster.training_calls() if "torchrun_job.py" in c]
     assert len(calls) == 2 and "--use_r1_regularization True --use_diffaug False" in calls[0]
-    assert "--nproc_per_node 2" in calls[0]
+    assert "--nproc_per_node 2" in calls[0] and calls[1].endswith("--resume auto")
 
 
-def test_multigpu_job_fails_when_torchrun_fails_without_a_signal(cluster):
-    jobs = cluster.run_chain("gan_multigpu", FAKE_EXIT="3")
+def test_multigpu_job_fails_when_torchrun_fails(cluster):
+    jobs = cluster.run_chain("gan_multigpu", FAKE_EXIT="1", FAKE_SIGNAL="USR1")
     assert [j.returncode for j in jobs] == [1], describe(jobs)
     assert cluster.commands("sbatch") == []
 
@@ -569,8 +655,32 @@ def test_course_checkpoint_job_trains_from_scratch_and_exports_the_weights(clust
     exports = [c for c in cluster.commands("python") if c.startswith("-m training.checkpoint")]
     assert exports == [
         "-m training.checkpoint training-runs/course/00000-dogs-low_shot-r1-noaug/"
-        "checkpoint-010000.pt checkpoint/part2-10K.pkl"
+        "checkpoint-010000.pt checkpoint/.part2-10K.new.pkl"
     ], "exports once, after the last job"
+    checkpoints = cluster.repo / "GAN_homework" / "checkpoint"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["part2-10K.pkl"]
+
+
+@needs_course_checkpoint
+def test_course_checkpoint_job_keeps_the_checkpoint_it_replaces(cluster):
+    run = (
+        cluster.repo
+        / "GAN_homework"
+        / "training-runs"
+        / "course"
+        / "00000-dogs-low_shot-nor1-noaug"
+    )
+    run.mkdir(parents=True)
+    (run / "checkpoint-000010.pt").touch()
+    checkpoints = cluster.repo / "GAN_homework" / "checkpoint"
+    checkpoints.mkdir()
+    (checkpoints / "part1-10K.pkl").write_bytes(b"the course's own")
+    jobs = cluster.run_chain("course_checkpoint", FAKE_EXIT="0", PART=1, ITERS=10)
+    assert [j.returncode for j in jobs] == [0], describe(jobs)
+    kept = [p for p in checkpoints.iterdir() if p.name.startswith("part1-10K.replaced-")]
+    assert len(kept) == 1 and kept[0].read_bytes() == b"the course's own", jobs[0].stdout
+    assert (checkpoints / "part1-10K.pkl").read_bytes() == b"exported"
+    assert "kept the previous GAN_homework/checkpoint/part1-10K.pkl as" in jobs[0].stdout
 
 
 @needs_course_checkpoint
@@ -893,3 +1003,64 @@ def test_gan_job_with_the_real_train_py_stops_on_usr1_resubmits_and_the_next_job
     assert f"at iteration {stopped}; continuing to {stopped + 1}" in second.stdout
     assert "chain ends" in second.stdout
     assert len(log.read_text().splitlines()) == 1, "the finished run must not resubmit"
+
+
+# --------------------------------------------------------------------------------------------
+# configure.sh: another course's settings in one step
+# --------------------------------------------------------------------------------------------
+
+
+def _configured(tmp_path, *args) -> tuple[subprocess.CompletedProcess, Path]:
+    copy = tmp_path / "repo" / "slurm"
+    shutil.copytree(SLURM, copy, ignore=shutil.ignore_patterns("logs"))
+    result = subprocess.run(
+        ["bash", str(copy / "configure.sh"), *args], env=clean_env(), capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    return result, copy
+
+
+def test_configure_sh_sets_common_sh_and_every_header_consistently(tmp_path):
+    result, copy = _configured(
+        tmp_path, "--account=cs231_fall", "--partition=gpu", "--cpu-partition=cpu",
+        "--time=04:00:00", "--cpus-per-gpu=8", "--mem-per-gpu=32GB", "--modules=anaconda3/2024.02",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    script = f"source {shlex.quote(str(copy / 'common.sh'))}; echo $ACCOUNT $PARTITION $CPU_PARTITION $TIME $CPUS $MEM_PER_GPU $MODULES"
+    out = subprocess.run(["bash", "-c", script], env=clean_env(), capture_output=True, text=True)
+    assert out.stdout.split() == [
+        "cs231_fall",
+        "gpu",
+        "cpu",
+        "04:00:00",
+        "8",
+        "32GB",
+        "anaconda3/2024.02",
+    ]
+    for path in sorted(copy.glob("*.sbatch")):
+        options = sbatch_directives(path)
+        assert options["account"] == "cs231_fall", path.name
+        if path.stem == "grade_class":
+            assert options["partition"] == "cpu"
+            continue
+        assert (options["partition"], options["time"], options["mem-per-gpu"]) == (
+            "gpu",
+            "04:00:00",
+            "32GB",
+        )
+        assert int(options["cpus-per-task"]) == 8 * int(options["gpus"]), path.name
+    # What it was not asked to change stays, byte for byte.
+    again, _ = _configured(tmp_path / "again", "--account=eecs498s014f24_class")
+    assert again.returncode == 0 and "0 file(s) of slurm/ changed" in again.stdout
+
+
+@pytest.mark.parametrize(
+    "arg",
+    ["--account=a;rm", "--time=two hours", "--cpus-per-gpu=0", "--mem-per-gpu=lots", "--nope=1"],
+)
+def test_configure_sh_refuses_a_bad_value_with_one_sentence_and_changes_nothing(tmp_path, arg):
+    result, copy = _configured(tmp_path, arg)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for path in sorted(SLURM.glob("*.s*")):
+        assert (copy / path.name).read_text() == path.read_text(), path.name
+    assert not list(copy.glob(".configure.*")), "no temporary file left"
