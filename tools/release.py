@@ -12,7 +12,8 @@ without instructor-only material:
   - tools/release.py (this tool) and tools/snippets.py (it shows the reference solutions) with
     its tools/report_html.py and tools/report_media.py,
   - tests/tools/, tests/test_mutants.py and tests/mutants/ (mutants contain answers), .ci/,
-  - slurm/course_checkpoint.sbatch (it retrains the course checkpoints),
+  - slurm/course_checkpoint.sbatch (it retrains the course checkpoints), and
+    slurm/grade_class.sbatch with tools/grade_class.py (grading a class on the cluster),
   - every folder that holds a file named `.instructor-only` (with that file): to keep a folder
     out of the starter, put an empty `.instructor-only` file in it.
 The checks modules of tests/grading/ compute every expected value, so they hold the answers:
@@ -74,6 +75,8 @@ INSTRUCTOR_FILES = {
     "tests/test_mutants.py",
     "tests/test_grading.py",
     "slurm/course_checkpoint.sbatch",
+    "slurm/grade_class.sbatch",
+    "tools/grade_class.py",
 }
 INSTRUCTOR_DIRS = ("tests/tools/", "tests/mutants/", ".ci/")
 INSTRUCTOR_FLAG = ".instructor-only"

@@ -2,6 +2,8 @@
 
     python tools/snippets.py --submission hw5.zip --out report.html [--results results.json]
     python tools/snippets.py --submissions all_zips/ --out reports/      # one page per student
+    python tools/snippets.py --submissions all_zips/ --results report/results --out report/
+                                        # pages from results graded on the cluster (grade_class.sbatch)
 
 For every TODO of tools/todos.py whose file exists in the tree, the page shows the student's
 block (found by its marker lines) beside the reference block of this repository, the
@@ -18,17 +20,14 @@ Instructor-only: it shows the reference solutions.
 from __future__ import annotations
 
 if __name__ == "__main__" and not __package__:
-    # `python tools/snippets.py`: run as the module tools.snippets, so every module has one name.
+    # `python tools/snippets.py`: run again as the module tools.snippets (tools/_startup.py).
     import os
     import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-    os.execve(
-        sys.executable,
-        [sys.executable, "-m", "tools.snippets", *sys.argv[1:]],
-        {**os.environ, "PYTHONPATH": path, "PYTHONSAFEPATH": "1"},
-    )
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tools._startup import run_as_module
+
+    run_as_module(__file__)
 
 import argparse
 import html
@@ -145,7 +144,7 @@ def collect(root: Path, submission: Path, results: dict) -> dict:
             "reference": textwrap.dedent(reference[number].body).rstrip("\n")
             if number in reference
             else "",
-            "blank": block is not None and markers.is_blank(block, rel),
+            "blank": block is not None and markers.is_starter(block, rel),
             "note": note,
             "graded": todo in results.get("todos", {}) or bool(entries),
             "score": sum(t["score"] for t in entries),
@@ -500,22 +499,43 @@ def render_index(rows: list[tuple[str, dict]], failed: list[tuple[str, str]]) ->
     )
 
 
-def batch(root: Path, folder: Path, out: Path, fmt: str, limits=None) -> Path:
-    """One page per submission and an index; an entry that cannot be graded is listed on the
-    index with the reason, and the others are graded."""
+def submission_entries(folder: Path) -> list[tuple[str, Path]]:
+    """The submissions of a folder (zips and folders, not hidden ones), in order, each with the
+    name of its page: the file or folder name made safe, unique (`-2`, `-3`, ... for clashes)."""
     entries = sorted(
         p
         for p in folder.iterdir()
         if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".zip")
     )
+    named, taken = [], set()
+    for entry in entries:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", entry.stem if entry.is_file() else entry.name)
+        name, n = base, 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.lower())
+        named.append((name, entry))
+    return named
+
+
+def batch(
+    root: Path, folder: Path, out: Path, fmt: str, limits=None, results_dir: Path | None = None
+) -> Path:
+    """One page per submission and an index; an entry that cannot be graded is listed on the
+    index with the reason, and the others are graded. With `results_dir` (slurm/grade_class.sbatch
+    graded them), each submission's verdicts come from `<results_dir>/<name>.json` instead."""
+    entries = submission_entries(folder)
     if not entries:
         raise SystemExit(f"{folder} holds no submissions (zip files or folders).")
     rows, failed = [], []
-    for entry in entries:
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", entry.stem if entry.is_file() else entry.name)
-        print(f"grading {entry.name} ...", flush=True)
+    for name, entry in entries:
+        print(f"{'reporting' if results_dir else 'grading'} {entry.name} ...", flush=True)
         try:
-            page, text = report(root, entry, None, fmt, name, limits, out / f"{name}.{fmt}")
+            results = None
+            if results_dir is not None:
+                results = read_results(results_dir / f"{name}.json")
+            page, text = report(root, entry, results, fmt, name, limits, out / f"{name}.{fmt}")
             write_text(out / f"{name}.{fmt}", text)
         except HarnessError:
             raise
@@ -543,6 +563,21 @@ def batch(root: Path, folder: Path, out: Path, fmt: str, limits=None) -> Path:
     return index
 
 
+def read_results(path: Path) -> dict:
+    """A results.json of grade.py; one sentence (ValueError) when it is missing or unreadable."""
+    try:
+        results = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"no results at {path}: its grading did not finish") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"Cannot read {path} ({error}); pass a results.json from grade.py."
+        ) from None
+    if not isinstance(results, dict):
+        raise ValueError(f"{path} is not a results.json of grade.py.")
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -552,7 +587,11 @@ def main(argv=None) -> int:
         "--out", required=True, help="the page (one submission) or a folder (batch)"
     )
     parser.add_argument("--format", choices=("html", "md"), default="html")
-    parser.add_argument("--results", help="results.json of grade.py for this submission")
+    parser.add_argument(
+        "--results",
+        help="results.json of grade.py for this submission; with --submissions, a folder of "
+        "<name>.json (slurm/grade_class.sbatch writes them), so nothing is graded again",
+    )
     parser.add_argument(
         "--tree", default=str(grade.REPO_ROOT), help="the course tree (default: this repository)"
     )
@@ -576,21 +615,21 @@ def main(argv=None) -> int:
             raise SystemExit(
                 f"{folder} is not a folder; pass the folder that holds the submissions."
             )
-        if args.results:
+        results_dir = Path(args.results) if args.results else None
+        if results_dir is not None and not results_dir.is_dir():
             raise SystemExit(
-                "--results goes with --submission (batch mode grades every submission)."
+                f"--results {results_dir} is not a folder; with --submissions pass the folder of "
+                "<name>.json results."
             )
-        index = batch(root, folder, out, args.format, limits)
+        index = batch(root, folder, out, args.format, limits, results_dir)
         print(f"wrote {index}")
         return 0
     results = None
     if args.results:
         try:
-            results = json.loads(Path(args.results).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise SystemExit(
-                f"Cannot read {args.results} ({error}); pass a results.json from grade.py."
-            ) from None
+            results = read_results(Path(args.results))
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
     submission = Path(args.submission)
     title = submission.stem if submission.is_file() else submission.resolve().name
     if not submission.exists():
