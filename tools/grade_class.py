@@ -93,11 +93,11 @@ def grade_one(report: Path, index: int, grade_args: list[str]) -> int:
     return subprocess.run([*command, *grade_args]).returncode
 
 
-def index(report: Path, fmt: str) -> Path:
+def index(report: Path, fmt: str, tree: Path = grade.REPO_ROOT) -> Path:
     """Every page and the index, from REPORT/results."""
     listing = read_plan(report)
     return snippets.batch(
-        grade.REPO_ROOT,
+        tree,
         Path(listing["submissions"]),
         report,
         fmt,
@@ -118,6 +118,7 @@ def main(argv=None) -> int:
     i = steps.add_parser("index", help="the pages and the index, from the results")
     i.add_argument("report")
     i.add_argument("--format", choices=("html", "md"), default="html")
+    i.add_argument("--tree", default=str(grade.REPO_ROOT), help="the course tree")
     args = parser.parse_args(argv)
     try:
         if args.step == "plan":
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
             return 0
         if args.step == "grade":
             return grade_one(Path(args.report), args.index, args.grade_args)
-        print(f"wrote {index(Path(args.report), args.format)}")
+        print(f"wrote {index(Path(args.report), args.format, Path(args.tree).resolve())}")
         return 0
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
