@@ -24,7 +24,7 @@ GPUS="${HW5_GPUS:-1}"
 MEM_PER_GPU="${HW5_MEM_PER_GPU:-44GB}"
 CPUS="${HW5_CPUS:-6}"
 TIME="${HW5_TIME:-02:00:00}" # the course's limit per job
-CPU_PARTITION="${HW5_CPU_PARTITION:-standard}" # CPU-only jobs (grade_class.sbatch)
+CPU_PARTITION="${HW5_CPU_PARTITION:-standard}" # CPU-only jobs (the instructors' class grading)
 
 # The repository root: this file lives in <repo>/slurm/.
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

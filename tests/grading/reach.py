@@ -124,7 +124,7 @@ def reach_ddim_step(module, case):
 
 
 class Inpainting:
-    """The measurement operator A of execute_DPS.py: keep the observed pixels."""
+    """The measurement operator A of utils/inpainting.py: keep the observed pixels."""
 
     def forward(self, x, mask):
         return x * mask
