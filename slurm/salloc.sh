@@ -12,5 +12,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # A request no node of the partition can run would wait forever: say why first (extra arguments
 # are salloc's to check).
 (($#)) || hw5_check_fit "$PARTITION" "$TIME" "$GPUS" "$CPUS" "$MEM_PER_GPU" || exit 1
+# salloc opens its shell on the GPU node only where the cluster sets
+# LaunchParameters=use_interactive_step; elsewhere the shell would stay on the login node, without
+# the GPU, so the shell is started on the node with srun. (Give salloc's options as --name=value:
+# a word without a leading '-' is taken as your own command, which runs as salloc runs it.)
+shell=(srun --pty --preserve-env "${SHELL:-/bin/bash}" -l)
+for arg in "$@"; do
+    [[ "$arg" == -* ]] || shell=()
+done
+config="$(scontrol show config 2>/dev/null || true)"
+if [[ -z "$config" || "$config" =~ LaunchParameters[[:space:]]*=[^$'\n']*use_interactive_step ]]; then
+    shell=()
+fi
 exec salloc --cpus-per-task="$CPUS" --gpus="$GPUS" --mem-per-gpu="$MEM_PER_GPU" \
-    --partition="$PARTITION" --time="0-$TIME" --account="$ACCOUNT" "$@"
+    --partition="$PARTITION" --time="0-$TIME" --account="$ACCOUNT" "$@" "${shell[@]}"

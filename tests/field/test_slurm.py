@@ -408,3 +408,38 @@ def test_grade_class_grades_each_submission_in_an_array_and_writes_the_index(
     assert all(
         (report / f"{name}.html").is_file() for name in ("right", "wrong", "blank", "hostile")
     )
+
+
+def _interactive(slurm, repo) -> str:
+    """`bash slurm/salloc.sh` in a terminal (script(1)), typing one command: the job step id the
+    shell runs in ('' on the login node)."""
+    typed = "echo STEP=${SLURM_STEP_ID:-none}:$SLURM_JOB_ID\nexit\n"
+    env = job_env(slurm, HW5_CPUS=1, SHELL="/bin/bash")
+    result = subprocess.run(
+        ["script", "-qec", f"bash {repo / 'slurm' / 'salloc.sh'}", "/dev/null"], input=typed,
+        env=env, cwd=repo, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    found = re.findall(r"STEP=([^\s:]+):(\d+)", result.stdout.replace("\r", ""))
+    assert found, result.stdout[-2000:] + result.stderr[-2000:]
+    return found[-1][0]
+
+
+def test_salloc_sh_opens_its_shell_on_the_allocated_node_with_or_without_interactive_step(
+    slurm, bare_repo
+):
+    if shutil.which("script") is None:
+        pytest.skip("script(1) (util-linux) is needed for a terminal")
+    # LaunchParameters=use_interactive_step: salloc's own interactive step.
+    assert _interactive(slurm, bare_repo) not in ("none", "")
+    text = slurm.conf.read_text()
+    try:
+        slurm.conf.write_text(text.replace("LaunchParameters=use_interactive_step\n", ""))
+        slurm.run("scontrol", "reconfigure")
+        time.sleep(2)
+        # Without it salloc's shell would stay on the login node (no step): salloc.sh starts the
+        # shell on the node with srun.
+        assert _interactive(slurm, bare_repo) == "0"
+    finally:
+        slurm.conf.write_text(text)
+        slurm.run("scontrol", "reconfigure", check=False)
+        time.sleep(2)
