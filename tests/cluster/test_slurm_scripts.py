@@ -274,7 +274,11 @@ def test_readme_lists_every_variable_the_scripts_read():
     read = set()
     for path in SHELL_FILES:
         read |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)(?::?-|:\?|\})", path.read_text()))
-    internal = {"USER", "SHELL", "ACCOUNT"}  # the login shell's own; ACCOUNT is set from HW5_ACCOUNT
+    internal = {
+        "USER",
+        "SHELL",
+        "ACCOUNT",
+    }  # the login shell's own; ACCOUNT is set from HW5_ACCOUNT
     missing = sorted(
         n for n in read - internal if not n.startswith("SLURM_") and f"`{n}`" not in readme
     )
