@@ -125,7 +125,8 @@ hw5_check_fit() {
         echo "error: there is no partition '$partition' here; 'sinfo -s' lists the partitions (set it with --partition=...)." >&2
         return 1
     fi
-    local limit max_cpus=0 max_gpus=0 max_mem=0 fits=0 l_time c m g count
+    local limit max_cpus=0 max_gpus=0 max_mem=0 fits=0 need_mem=0 l_time c m g count
+    [[ -n "$mem" ]] && need_mem=$(($(hw5_megabytes "$mem") * (gpus > 0 ? gpus : 1)))
     while IFS='|' read -r l_time c m g; do
         limit="$l_time"
         c="${c//[^0-9]/}" m="${m//[^0-9]/}"
@@ -134,8 +135,6 @@ hw5_check_fit() {
         ((${c:-0} > max_cpus)) && max_cpus="${c:-0}"
         ((count > max_gpus)) && max_gpus="$count"
         ((${m:-0} > max_mem)) && max_mem="${m:-0}"
-        local need_mem=0
-        [[ -n "$mem" ]] && need_mem=$(($(hw5_megabytes "$mem") * (gpus > 0 ? gpus : 1)))
         ((${c:-0} >= cpus && count >= gpus && ${m:-0} >= need_mem)) && fits=1
     done <<<"$lines"
     local want allowed

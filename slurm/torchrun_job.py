@@ -42,11 +42,11 @@ def children() -> list[int]:
     return found
 
 
-FORWARDED_ANY = []  # the signals forwarded so far
+forwarded: list[int] = []  # the signals passed to the workers so far
 
 
 def forward(signum, frame) -> None:
-    FORWARDED_ANY.append(signum)
+    forwarded.append(signum)
     for pid in children():
         try:
             os.kill(pid, signum)
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
         if len(codes) == 1 and (code := next(iter(codes))) > 0:
             print(f"torchrun: the workers exited with status {code}.", file=sys.stderr)
             return code
-        if FORWARDED_ANY and 3 in codes and codes <= {3, -signal.SIGTERM}:
+        if forwarded and 3 in codes and codes <= {3, -signal.SIGTERM}:
             # A stop: torchrun ends the other workers (SIGTERM) as soon as one has exited, which
             # can be before they exit with 3 themselves; checkpoints are written whole or not at
             # all, so the run continues from the newest complete one.

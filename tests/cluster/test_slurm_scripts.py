@@ -211,7 +211,6 @@ def test_sbatch_job_writes_its_own_log_into_the_repository(path):
     options = sbatch_directives(path)
     assert options.get("output") == "/dev/null", f"{path.name}: --output=/dev/null (common.sh logs)"
     assert options.get("open-mode") == "append", f"{path.name}: a requeue must not truncate a log"
-    assert 'source "$_hw5_repo/slurm/common.sh"' in path.read_text()
     folder = ROOT / "slurm" / "logs"
     assert folder.is_dir() and (folder / ".gitkeep").is_file() and (folder / ".gitignore").is_file()
     assert common_settings()["LOG_DIR"] == str(folder)
@@ -299,9 +298,8 @@ def test_multigpu_job_runs_torchrun_forwarding_usr1():
     assert words[launcher - 1] == "python", "torchrun through slurm/torchrun_job.py"
     run = words[launcher:]
     assert "--standalone" in run and "--nproc_per_node" in run
-    # torchrun_job.py forwards these two to the workers itself; torchrun must not take them.
+    # torchrun_job.py forwards SIGUSR1 and SIGTERM to the workers itself (tested below).
     assert "--signals-to-handle" not in run
-    assert "FORWARDED = (signal.SIGUSR1, signal.SIGTERM)" in (SLURM / "torchrun_job.py").read_text()
     assert int(run[run.index("--shutdown-timeout") + 1]) < 300, "must end before the time limit"
 
 
